@@ -1,0 +1,52 @@
+"""The ``franet`` command line: one program, one sub-command per job.
+
+Each sub-command lives in ``franet_core/commands/<name>.py`` and exposes ``HELP`` (one line),
+``ORDER`` (position in ``--help``), ``add_arguments(parser)`` and ``run(args) -> int``.
+Modules are discovered here, so adding a command never edits this file. Heavy imports
+(torch, the model) happen inside ``run`` so ``franet --help`` stays instant.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+from franet_core import __version__, commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="franet",
+        description="Guidewire segmentation and tracking in X-ray fluoroscopy (FRA-Net).",
+        epilog="Run 'franet COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"franet {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    modules = [importlib.import_module(f"{commands.__name__}.{m.name}")
+               for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    for module in sorted(modules, key=lambda m: (m.ORDER, m.__name__)):
+        name = module.__name__.rsplit(".", 1)[1]
+        p = sub.add_parser(name, help=module.HELP, description=module.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        # User errors (bad file, bad value): one clear line, no traceback.
+        print(f"franet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

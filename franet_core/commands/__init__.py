@@ -1,0 +1,1 @@
+"""Sub-commands of the ``franet`` CLI, one module each (discovered by ``franet_core.cli``)."""
