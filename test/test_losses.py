@@ -1,0 +1,154 @@
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Losses against float64 NumPy references, special cases, and numerical robustness."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from franet_core.losses import (LOSS_NAMES, augmented_focal_loss, build_loss, focal_loss,
+                                ghmc_loss)
+
+
+def _np_logsig(z: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -z)
+
+
+def ref_augmented(z: np.ndarray, y: np.ndarray, alpha: float, gamma: float) -> float:
+    p = 1.0 / (1.0 + np.exp(-z))
+    loss = -alpha * (1 - p) ** gamma * _np_logsig(z) * y - p ** gamma * _np_logsig(-z) * (1 - y)
+    return float(loss.mean())
+
+
+def ref_focal(z: np.ndarray, y: np.ndarray, alpha: float, gamma: float) -> float:
+    p = 1.0 / (1.0 + np.exp(-z))
+    pos = -alpha * (1 - p) ** gamma * _np_logsig(z)
+    neg = -(1 - alpha) * p ** gamma * _np_logsig(-z)
+    return float((y * pos + (1 - y) * neg).mean())
+
+
+def ref_ghmc(z: np.ndarray, y: np.ndarray, bins: int) -> float:
+    p = 1.0 / (1.0 + np.exp(-z))
+    g = np.abs(p - y)
+    edges = np.arange(bins + 1) / bins
+    edges[-1] += 1e-6
+    weights = np.zeros_like(z)
+    populated = 0
+    for i in range(bins):
+        inside = (g >= edges[i]) & (g < edges[i + 1])
+        if inside.sum():
+            weights[inside] = z.size / inside.sum()
+            populated += 1
+    weights /= populated
+    bce = -(y * _np_logsig(z) + (1 - y) * _np_logsig(-z))
+    return float((weights * bce).mean())
+
+
+@pytest.fixture
+def batch() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 3, (2, 1, 24, 24))
+    y = (rng.random(z.shape) < 0.05).astype(np.float64)
+    return z, y
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / abs(b)
+
+
+@pytest.mark.parametrize("alpha,gamma", [(100.0, 2.5), (1.0, 0.0), (4.0, 1.3)])
+def test_augmented_focal_matches_float64_reference(batch, alpha: float, gamma: float) -> None:
+    z, y = batch
+    got = augmented_focal_loss(torch.from_numpy(z).float(), torch.from_numpy(y).float(),
+                               alpha, gamma).item()
+    # float32 inputs: compare with the reference evaluated on the same float32 logits.
+    ref = ref_augmented(z.astype(np.float32).astype(np.float64), y, alpha, gamma)
+    assert _rel(got, ref) < 1e-6
+
+
+def test_float64_inputs_meet_1e6_exactly(batch) -> None:
+    """Computed in float32 internally; float64 reference error stays below 1e-6."""
+    z, y = batch
+    got = augmented_focal_loss(torch.from_numpy(z), torch.from_numpy(y)).item()
+    assert _rel(got, ref_augmented(z, y, 100.0, 2.5)) < 1e-6
+
+
+def test_focal_matches_reference(batch) -> None:
+    z, y = batch
+    z32 = z.astype(np.float32)
+    got = focal_loss(torch.from_numpy(z32), torch.from_numpy(y).float()).item()
+    assert _rel(got, ref_focal(z32.astype(np.float64), y, 0.25, 2.0)) < 1e-6
+
+
+def test_ghmc_matches_reference(batch) -> None:
+    z, y = batch
+    z32 = z.astype(np.float32)
+    got = ghmc_loss(torch.from_numpy(z32), torch.from_numpy(y).float(), bins=10).item()
+    assert _rel(got, ref_ghmc(z32.astype(np.float64), y, 10)) < 1e-5
+
+
+def test_gamma_zero_cases_equal_bce(batch) -> None:
+    z, y = (torch.from_numpy(a).float() for a in batch)
+    bce = F.binary_cross_entropy_with_logits(z, y)
+    torch.testing.assert_close(augmented_focal_loss(z, y, alpha=1.0, gamma=0.0), bce)
+    torch.testing.assert_close(focal_loss(z, y, alpha=-1.0, gamma=0.0), bce)
+    torch.testing.assert_close(build_loss("bce")(z, y), bce)
+    # alpha = 0.5, gamma = 0: focal is half of BCE.
+    torch.testing.assert_close(focal_loss(z, y, alpha=0.5, gamma=0.0), 0.5 * bce)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_finite_at_extreme_logits_and_fp16(name: str) -> None:
+    loss_fn = build_loss(name)
+    z = torch.tensor([-1e4, -50.0, 0.0, 50.0, 1e4, 1e4, -1e4, 3.0]).reshape(1, 1, 2, 4)
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0]).reshape(1, 1, 2, 4)
+    z.requires_grad_(True)
+    value = loss_fn(z, y)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(z.grad).all()
+    z16 = torch.tensor([-6e4, -10.0, 0.0, 10.0, 6e4, 6e4, -6e4, 3.0],
+                       dtype=torch.float16).reshape(1, 1, 2, 4)
+    v16 = loss_fn(z16, y.half())
+    assert v16.dtype == torch.float32 and torch.isfinite(v16)
+    v32 = loss_fn(z16.float(), y)
+    torch.testing.assert_close(v16, v32)
+
+
+def test_augmented_focal_weighs_wire_pixels_alpha_times() -> None:
+    z = torch.zeros(1, 1, 1, 2)
+    pos = augmented_focal_loss(z, torch.ones_like(z), alpha=100.0, gamma=2.5)
+    neg = augmented_focal_loss(z, torch.zeros_like(z), alpha=100.0, gamma=2.5)
+    torch.testing.assert_close(pos, 100.0 * neg)  # p = 0.5: the focusing terms are equal
+
+
+def test_ghm_momentum_accumulates_counts(batch) -> None:
+    z, y = (torch.from_numpy(a).float() for a in batch)
+    loss = build_loss("ghm", momentum=0.75).train()
+    loss(z, y)
+    first = loss.accumulated.clone()
+    assert first.sum() == pytest.approx(0.25 * z.numel())
+    loss(z, y)
+    assert loss.accumulated.sum() == pytest.approx((0.75 * 0.25 + 0.25) * z.numel())
+
+
+def test_build_loss_errors() -> None:
+    with pytest.raises(ValueError, match="unknown loss 'dice'"):
+        build_loss("dice")
+    with pytest.raises(ValueError, match="beta"):
+        build_loss("augmented_focal", beta=1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        build_loss("bce")(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 3))

@@ -1,0 +1,298 @@
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Tests of the model registry, the building blocks, encoders, ablation switches and FLOPs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from franet_core.flops import model_cost
+from franet_core.models import MODEL_NAMES, build_model, load_backbone_weights, model_config
+from franet_core.models.blocks import AttentionGate, RecurrentConv
+from franet_core.models.encoders import MobileNetV2Encoder, ResNetEncoder, VGGEncoder
+
+# Small widths keep every test fast; the structure is the same as the defaults.
+SMALL = {
+    "franet": {"width_mult": 0.35, "bottleneck_channels": 16,
+               "decoder_channels": [16, 8, 8, 8, 4]},
+    "unet": {"base_channels": 4},
+    "linknet": {},
+    "ternausnet": {"num_filters": 4},
+    "attention_unet": {"base_channels": 4},
+}
+
+
+def n_params(model: torch.nn.Module) -> int:
+    """Number of parameter elements."""
+    return sum(p.numel() for p in model.parameters())
+
+
+class TestEveryModel:
+    """One shared tester run over every registered model."""
+
+    @pytest.fixture(params=MODEL_NAMES)
+    def name(self, request: pytest.FixtureRequest) -> str:
+        return request.param
+
+    @pytest.mark.parametrize("size", [(64, 64), (64, 96), (96, 32)])
+    def test_output_shape(self, name: str, size: tuple[int, int]) -> None:
+        model = build_model(name, **SMALL[name]).eval()
+        with torch.no_grad():
+            out = model(torch.rand(2, 1, *size))
+        assert out.shape == (2, 1, *size)
+        assert out.dtype == torch.float32 and torch.isfinite(out).all()
+
+    def test_refuses_non_multiple_of_32_naming_padded_size(self, name: str) -> None:
+        model = build_model(name, **SMALL[name])
+        with pytest.raises(ValueError, match="pad it to 64x96"):
+            model(torch.rand(1, 1, 50, 70))
+        with pytest.raises(ValueError, match="channel"):
+            model(torch.rand(1, 3, 64, 64))
+
+    def test_gradient_reaches_every_parameter(self, name: str) -> None:
+        torch.manual_seed(0)
+        model = build_model(name, **SMALL[name]).train()
+        model(torch.rand(2, 1, 64, 64)).square().mean().backward()
+        missing = [k for k, p in model.named_parameters()
+                   if p.grad is None or not torch.any(p.grad != 0)]
+        assert not missing
+
+    def test_config_round_trip(self, name: str) -> None:
+        config = model_config(name, **SMALL[name])
+        again = model_config(name, **config)
+        assert config == again
+        a, b = build_model(name, **config), build_model(name, **again)
+        assert {k: v.shape for k, v in a.state_dict().items()} == \
+            {k: v.shape for k, v in b.state_dict().items()}
+
+    def test_unknown_option_refused(self, name: str) -> None:
+        with pytest.raises(ValueError, match="no_such_option"):
+            build_model(name, no_such_option=1)
+
+
+def test_unknown_model_refused() -> None:
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        build_model("resnet")
+
+
+def test_franet_default_at_512() -> None:
+    model = build_model("franet").eval()
+    with torch.inference_mode():
+        out = model(torch.rand(1, 1, 512, 512))
+    assert out.shape == (1, 1, 512, 512)
+    assert out.is_contiguous()
+
+
+def test_franet_encoder_reaches_16x16_at_512() -> None:
+    feats = build_model("franet").encoder(torch.rand(1, 1, 512, 512))
+    assert [f.shape[-1] for f in feats] == [256, 128, 64, 32, 16]
+
+
+@pytest.mark.parametrize("switch", [{"attention": False}, {"recurrent": False},
+                                    {"width_mult": 0.5}])
+def test_ablation_switch_removes_its_module(switch: dict) -> None:
+    full = build_model("franet")
+    ablated = build_model("franet", **switch)
+    assert n_params(ablated) < n_params(full)
+    kinds = {type(m).__name__ for m in ablated.modules()}
+    if "attention" in switch:
+        assert "AttentionGate" not in kinds
+    if "recurrent" in switch:
+        assert all(m.conv_r is None for m in ablated.modules() if isinstance(m, RecurrentConv))
+
+
+@pytest.mark.parametrize("t", [1, 2, 3])
+def test_recurrent_steps_t_sets_the_unfolding(t: int) -> None:
+    model = build_model("franet", t=t, **SMALL["franet"]).eval()
+    calls = []
+    for m in model.modules():
+        if isinstance(m, RecurrentConv):
+            m.conv_r.register_forward_hook(lambda *_: calls.append(1))
+    n_layers = sum(isinstance(m, RecurrentConv) for m in model.modules())
+    with torch.no_grad():
+        model(torch.rand(1, 1, 64, 64))
+    assert len(calls) == t * n_layers
+
+
+@pytest.mark.parametrize("encoder", ["resnet34", "resnet50", "vgg11", "vgg16"])
+def test_franet_backbone_ablation(encoder: str) -> None:
+    model = build_model("franet", encoder=encoder, bottleneck_channels=16,
+                        decoder_channels=[8, 8, 8, 8, 4]).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 1, 64, 64)).shape == (1, 1, 64, 64)
+
+
+def test_encoder_sizes_match_torchvision_counts() -> None:
+    """Parameter counts against torchvision's published totals (minus classifier, RGB stem)."""
+    assert n_params(ResNetEncoder(34)) == 21_797_672 - 513_000 - 64 * 2 * 49
+    assert n_params(ResNetEncoder(50)) == 25_557_032 - 2_049_000 - 64 * 2 * 49
+    assert n_params(VGGEncoder(11)) == 132_863_336 - 123_642_856 - 64 * 2 * 9
+    assert n_params(ResNetEncoder(101)) == 44_549_160 - 2_049_000 - 64 * 2 * 49
+
+
+def test_unknown_encoder_and_width_errors() -> None:
+    with pytest.raises(ValueError, match="unknown 'resnet9'"):
+        build_model("franet", encoder="resnet9")
+    with pytest.raises(ValueError, match="mobilenetv2 encoder only"):
+        build_model("franet", encoder="vgg11", width_mult=0.5)
+
+
+def test_attention_gate_coefficients_and_output() -> None:
+    torch.manual_seed(0)
+    gate = AttentionGate(8, 12, 4)
+    x, g = torch.randn(2, 8, 32, 32) * 5, torch.randn(2, 12, 16, 16) * 5
+    out, alpha = gate(x, g, return_alpha=True)
+    assert alpha.shape == (2, 1, 32, 32)
+    assert alpha.min() >= 0 and alpha.max() <= 1
+    assert alpha.std() > 0  # not constant: it depends on x and g
+    # Independent reference of the equation, with alpha computed at g's resolution.
+    q = F.relu(F.conv2d(x[:, :, ::2, ::2], gate.w_x.weight)
+               + F.conv2d(g, gate.w_g.weight, gate.w_g.bias))
+    ref = torch.sigmoid(F.conv2d(q, gate.psi.weight, gate.psi.bias))
+    ref = F.interpolate(ref, scale_factor=2, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(alpha, ref)
+    torch.testing.assert_close(out, x * ref)
+
+
+def test_recurrent_conv_follows_the_equation() -> None:
+    torch.manual_seed(0)
+    layer = RecurrentConv(4, t=3).eval()
+    for bn in layer.norms:
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(1, 4, 8, 8)
+
+    def bn(i: int, v: torch.Tensor) -> torch.Tensor:
+        n = layer.norms[i]
+        return (v - n.running_mean[:, None, None]) / torch.sqrt(
+            n.running_var[:, None, None] + n.eps) * n.weight[:, None, None] + n.bias[:, None, None]
+
+    h = F.relu(bn(0, F.conv2d(x, layer.conv_f.weight, padding=1)))
+    for step in (1, 2, 3):
+        h = F.relu(bn(step, F.conv2d(x, layer.conv_f.weight, padding=1)
+                      + F.conv2d(h, layer.conv_r.weight, padding=1)))
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), h)
+
+
+def _torchvision_like_mobilenet_state(rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """Keys and shapes of torchvision's mobilenet_v2 that matter here, random values."""
+    state = {f"features.{k}": torch.from_numpy(rng.standard_normal(tuple(v.shape))
+                                               .astype(np.float32))
+             if v.is_floating_point() else v + 7
+             for k, v in MobileNetV2Encoder(in_channels=3).features.state_dict().items()}
+    state["features.0.0.weight"] = torch.randn(32, 3, 3, 3)  # torchvision's 3x3 stem
+    state["features.18.0.weight"] = torch.randn(1280, 320, 1, 1)
+    state["classifier.1.weight"] = torch.randn(1000, 1280)
+    return state
+
+
+def test_load_mobilenet_backbone_from_safetensors(tmp_path) -> None:
+    state = _torchvision_like_mobilenet_state(np.random.default_rng(0))
+    path = tmp_path / "mobilenet_v2.safetensors"
+    save_file(state, str(path))
+    model = build_model("franet")
+    report = load_backbone_weights(model, path)
+    own = model.encoder.state_dict()
+    for key in report.loaded:
+        torch.testing.assert_close(own[key], state[key])
+    assert "features.1.conv.0.0.weight" in report.loaded
+    assert "features.13.conv.3.running_var" in report.loaded
+    assert "features.0.0.weight" in report.unused  # FRA-Net's stem is named 'stem'
+    assert {"classifier.1.weight", "features.18.0.weight"} <= set(report.unused)
+    assert report.missing and all(k.startswith("stem.") for k in report.missing)
+
+
+def test_load_resnet_backbone_pth_sums_rgb_kernels(tmp_path) -> None:
+    state = {k: torch.randn_like(v, dtype=torch.float32) if v.is_floating_point() else v
+             for k, v in ResNetEncoder(34, in_channels=3).state_dict().items()}
+    state = {("module." + k): v for k, v in state.items()}
+    state["fc.weight"] = torch.randn(1000, 512)
+    path = tmp_path / "resnet34.pth"
+    torch.save(state, path)
+    model = build_model("franet", encoder="resnet34")
+    report = load_backbone_weights(model, path)
+    assert report.adapted == ["conv1.weight"]
+    torch.testing.assert_close(model.encoder.conv1.weight,
+                               state["module.conv1.weight"].sum(dim=1, keepdim=True))
+    torch.testing.assert_close(model.encoder.layer4[2].conv2.weight,
+                               state["module.layer4.2.conv2.weight"])
+    assert report.unused == ["fc.weight"] and not report.missing
+
+
+def test_load_backbone_rejects_unrelated_and_missing_files(tmp_path) -> None:
+    path = tmp_path / "other.safetensors"
+    save_file({"foo.weight": torch.zeros(3)}, str(path))
+    with pytest.raises(ValueError, match="no tensor matches"):
+        load_backbone_weights(build_model("franet"), path)
+    with pytest.raises(FileNotFoundError):
+        load_backbone_weights(build_model("franet"), tmp_path / "absent.safetensors")
+
+
+def test_macs_of_a_single_conv_match_the_formula() -> None:
+    conv = torch.nn.Conv2d(1, 8, 3, stride=2, padding=1)
+    cost = model_cost(conv, 64, 32)
+    assert cost.macs == 8 * 32 * 16 * 9
+    assert cost.params == 8 * 9 + 8
+    assert cost.gflops == pytest.approx(2 * 8 * 32 * 16 * 9 / 1e9)
+    up = torch.nn.ConvTranspose2d(4, 2, 2, stride=2)
+    assert model_cost(up, 16, in_channels=4).macs == 16 * 16 * 4 * 2 * 4
+
+
+def test_info_command_prints_every_model(capsys: pytest.CaptureFixture) -> None:
+    from franet_core.cli import main
+
+    assert main(["info", "--model", "franet", "--size", "64x96",
+                 "--set", "attention=false"]) == 0
+    out = capsys.readouterr().out
+    assert "franet" in out and "(1, 64, 96)" in out
+    assert main(["info", "--model", "franet", "--size", "70"]) == 2
+
+
+@pytest.mark.slow
+def test_franet_overfits_a_handful_of_thin_curves() -> None:
+    """FRA-Net (width 0.5) fits four 64x64 frames of 2-px curves with the paper's loss."""
+    import cv2
+
+    from franet_core.losses import build_loss
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    images, masks = [], []
+    for _ in range(4):
+        image = rng.normal(0.55, 0.04, (64, 64)).astype(np.float32)
+        mask = np.zeros((64, 64), np.uint8)
+        pts = np.cumsum(rng.normal(0, 5, (6, 2)), 0) + rng.uniform(16, 48, 2)
+        cv2.polylines(mask, [np.round(pts).astype(np.int32)], False, 1, 2)
+        image[mask > 0] -= 0.3
+        images.append(np.clip(image, 0, 1))
+        masks.append(mask)
+    x = torch.from_numpy(np.stack(images))[:, None]
+    y = torch.from_numpy(np.stack(masks))[:, None].float()
+    model = build_model("franet", width_mult=0.5).train()
+    loss_fn = build_loss("augmented_focal")
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(500):
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        pred = model(x) > 0
+    tp = (pred & (y > 0)).sum().item()
+    f1 = 2 * tp / (pred.sum().item() + y.sum().item())
+    assert f1 > 0.8
