@@ -1,0 +1,530 @@
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Training loop for FRA-Net and the baselines: one config, one function, readable top to bottom.
+
+The default :class:`TrainConfig` is the paper's recipe: SGD (lr 1e-3, momentum 0.9, weight decay
+5e-4), learning rate halved when validation F1 stops improving, batch 32, augmented focal loss
+(alpha 100, gamma 2.5), validation on held-out sequences (simulator seeds never used for
+training, or separate data folders).
+
+A run directory holds::
+
+    config.yaml              the resolved TrainConfig (what was actually run)
+    last.safetensors/.json   weights + sidecar after the latest epoch (franet_core.checkpoint)
+    best.safetensors/.json   weights with the best validation F1 so far
+    state.safetensors        everything --resume needs, in ONE file written atomically: model
+                             and optimizer tensors, plus JSON scalars (epoch, step, learning-rate
+                             state, best F1, GradScaler, history) in the safetensors metadata.
+                             No pickle anywhere.
+    tb/                      TensorBoard logs
+
+Randomness is a pure function of ``(seed, epoch, rank)``: every epoch reseeds torch and numpy
+and draws its sample indices from ``epoch_indices``, so a run resumed after a kill repeats
+exactly what the uninterrupted run would have done (on CPU, bit for bit).
+
+Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
+DistributedDataParallel; the global batch of ``batch_size`` is split over the ranks (each rank
+takes its own slice of the same index list); rank 0 validates, broadcasts the F1 so all ranks
+update the learning rate alike, and is the only rank that writes files or logs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import json
+import logging
+import math
+import os
+from pathlib import Path
+import time
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.torch import save_file
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from franet_core import checkpoint, config as config_io
+from franet_core.metrics import MetricAccumulator
+from franet_core.simulator import SimConfig
+
+__all__ = ["PlateauState", "TrainConfig", "epoch_indices", "evaluate", "reduce_on_plateau",
+           "train"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; defaults follow the FRA-Net paper (ECAI 2020).
+
+    Data: the simulator (``sim``, seeds ``train_seed`` / ``val_seed``) and/or data folders
+    (``data`` for training, ``val_data`` for validation). ``sim_fraction`` is the share of
+    training samples drawn from the simulator; None (default) means the simulator only
+    without ``data`` and the folders only with it; set e.g. 0.5 to mix them. Validation uses
+    ``val_data`` when given, else ``val_frames`` full simulated frames from ``val_seed``.
+    ``crop`` (px, multiple of 32) is the side of the random training crops; None trains on
+    whole frames. ``backgrounds`` is a
+    folder of real X-ray images composited behind simulated wires with probability
+    ``sim.background_prob``; every ``background_holdout``-th of them (sorted by name) is
+    used for validation only (0: all for both).
+    ``steps_per_epoch`` optimiser steps of ``batch_size`` samples (global, over all ranks)
+    make one epoch; validation, learning-rate update and checkpoints happen once per epoch.
+    ``loss_config`` holds keyword arguments of ``franet_core.losses.build_loss``; empty means
+    the loss's own defaults (augmented focal: alpha 100, gamma 2.5, as in the paper).
+    """
+
+    model: str = "franet"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    loss: str = "augmented_focal"
+    loss_config: dict[str, Any] = field(default_factory=dict)
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_factor: float = 0.5
+    lr_patience: int = 2
+    min_lr: float = 1e-6
+    batch_size: int = 32
+    epochs: int = 50
+    steps_per_epoch: int = 100
+    crop: int | None = 256
+    sim: SimConfig = SimConfig()
+    sim_fraction: float | None = None
+    backgrounds: str | None = None
+    background_holdout: int = 5
+    data: tuple[str, ...] = ()
+    val_data: tuple[str, ...] = ()
+    train_seed: int = 0
+    val_seed: int = 1_000_003
+    val_frames: int = 32
+    val_batch_size: int = 4
+    threshold: float = 0.5
+    backbone_weights: str | None = None
+    num_workers: int = 0
+    seed: int = 0
+    amp: bool = True
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        """Refuse values that cannot train, naming the field."""
+        if self.crop is not None and (self.crop <= 0 or self.crop % 32):
+            raise ValueError(f"crop must be a positive multiple of 32 px, got {self.crop}")
+        for name in ("batch_size", "epochs", "steps_per_epoch", "val_frames", "val_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.sim_fraction is not None and not 0.0 <= self.sim_fraction <= 1.0:
+            raise ValueError(f"sim_fraction must be in [0, 1] or null, got {self.sim_fraction}")
+        if self.train_seed == self.val_seed:
+            raise ValueError("train_seed and val_seed must differ (validation on held-out "
+                             f"sequences), both are {self.train_seed}")
+        if not self.data and self.sim_fraction == 0.0:
+            raise ValueError("no training data: give data folders or a sim_fraction > 0")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+
+    @property
+    def share_sim(self) -> float:
+        """Share of simulated training samples in [0, 1], with None resolved."""
+        if self.sim_fraction is None:
+            return 0.0 if self.data else 1.0
+        return self.sim_fraction
+
+    @property
+    def uses_sim(self) -> bool:
+        """Whether any training sample comes from the simulator."""
+        return self.share_sim > 0.0 or not self.data
+
+
+# ----------------------------------------------------------------------------- learning rate
+@dataclass(frozen=True)
+class PlateauState:
+    """Learning-rate schedule state: current lr, best validation F1, epochs without progress."""
+
+    lr: float
+    best: float = -math.inf
+    bad_epochs: int = 0
+
+
+def reduce_on_plateau(state: PlateauState, metric: float, *, factor: float, patience: int,
+                      min_lr: float, min_delta: float = 1e-4) -> PlateauState:
+    """Next schedule state after an epoch scoring ``metric`` (higher is better).
+
+    Same rule as ``torch.optim.lr_scheduler.ReduceLROnPlateau(mode="max")`` with an absolute
+    threshold: after more than ``patience`` epochs without an improvement of ``min_delta``
+    the lr is multiplied by ``factor`` (never below ``min_lr``) and the count restarts.
+    """
+    if metric > state.best + min_delta:
+        return PlateauState(state.lr, metric, 0)
+    bad = state.bad_epochs + 1
+    if bad > patience:
+        return PlateauState(max(state.lr * factor, min_lr), state.best, 0)
+    return PlateauState(state.lr, state.best, bad)
+
+
+# ----------------------------------------------------------------------------- data
+def epoch_indices(epoch: int, *, steps: int, batch: int, rank: int = 0, world: int = 1,
+                  n_sim: int, n_folder: int, sim_fraction: float, seed: int) -> list[int]:
+    """Sample indices of one epoch for one rank, into ``ConcatDataset([sim, *folders])``.
+
+    Simulated samples are fresh every epoch (index ``epoch * steps * batch + k`` of a
+    simulator dataset of ``n_sim`` items); folder samples are drawn uniformly with replacement
+    from indices ``n_sim .. n_sim + n_folder - 1``. The global list depends only on
+    ``(seed, epoch)``; each global batch is split into ``world`` equal slices and rank ``r``
+    takes slice ``r`` of every batch.
+    """
+    if batch % world:
+        raise ValueError(f"batch_size {batch} is not divisible by the {world} ranks")
+    total = steps * batch
+    rng = np.random.default_rng([seed, epoch])
+    if n_folder == 0:
+        from_sim = np.ones(total, dtype=bool)
+    elif n_sim == 0:
+        from_sim = np.zeros(total, dtype=bool)
+    else:
+        from_sim = rng.random(total) < sim_fraction
+    sim_idx = (epoch * total + np.arange(total)) % max(n_sim, 1)
+    folder_idx = n_sim + rng.integers(0, max(n_folder, 1), size=total)
+    idx = np.where(from_sim, sim_idx, folder_idx)
+    return idx.reshape(steps, world, batch // world)[:, rank].ravel().tolist()
+
+
+Dataset = torch.utils.data.Dataset
+
+
+def split_backgrounds(folder: str | Path, holdout_every: int) -> tuple[list[np.ndarray],
+                                                                       list[np.ndarray]]:
+    """Real background images of ``folder`` (sorted by name) as ``(train, validation)``.
+
+    Every ``holdout_every``-th image (indices 0, k, 2k, ...) is kept for validation only, so
+    validation also measures generalisation to unseen anatomy; 0 uses all images for both.
+    """
+    from franet_core.data import read_image
+
+    paths = sorted(p for p in Path(folder).iterdir()
+                   if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff"))
+    if not paths:
+        raise FileNotFoundError(f"no background images (.png/.jpg/.tif) in {folder}")
+    images = [read_image(p) for p in paths]
+    if holdout_every <= 0:
+        return images, images
+    held = set(range(0, len(images), holdout_every))
+    train = [im for i, im in enumerate(images) if i not in held]
+    return train or images, [images[i] for i in sorted(held)]
+
+
+Dataset = torch.utils.data.Dataset
+
+
+def build_datasets(cfg: TrainConfig) -> tuple[Dataset, int, list[Any], Dataset]:
+    """Return ``(train_set, n_sim, folder_sets, val_set)`` for ``cfg`` (see TrainConfig).
+
+    ``train_set`` is ``ConcatDataset([simulator?, *folder_sets])``; ``n_sim`` is the number
+    of simulator items in front (0 without the simulator).
+    """
+    from franet_core.datasets import FolderDataset, SyntheticDataset
+
+    parts: list[Dataset] = []
+    n_sim = 0
+    train_bg = val_bg = None
+    if cfg.backgrounds is not None:
+        train_bg, val_bg = split_backgrounds(cfg.backgrounds, cfg.background_holdout)
+    if cfg.uses_sim:
+        n_sim = cfg.epochs * cfg.steps_per_epoch * cfg.batch_size
+        parts.append(SyntheticDataset(cfg.sim, cfg.train_seed, n_sim, crop=cfg.crop,
+                                      backgrounds=train_bg))
+    folders = [FolderDataset(p, crop=cfg.crop, augment=True, seed=cfg.seed) for p in cfg.data]
+    parts += folders
+    if cfg.val_data:
+        val: Dataset = torch.utils.data.ConcatDataset(
+            [FolderDataset(p, crop=None, augment=False) for p in cfg.val_data])
+    elif cfg.uses_sim:
+        val = SyntheticDataset(cfg.sim, cfg.val_seed, cfg.val_frames, crop=None,
+                               backgrounds=val_bg)
+    else:
+        raise ValueError("no validation data: give val_data folders (held-out sequences) or "
+                         "use the simulator")
+    return torch.utils.data.ConcatDataset(parts), n_sim, folders, val
+
+
+# ----------------------------------------------------------------------------- evaluation
+def pad_to_multiple(images: torch.Tensor, multiple: int = 32) -> torch.Tensor:
+    """Zero-pad (N, C, H, W) at the bottom/right so H and W are multiples of ``multiple``."""
+    h, w = images.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    return F.pad(images, (0, pw, 0, ph)) if ph or pw else images
+
+
+def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             device: torch.device | str, threshold: float = 0.5) -> dict[str, float]:
+    """Mean per-frame precision, sensitivity, F1 and GSP (px) of ``model`` on ``batches``.
+
+    ``batches`` yields ``(images (N,1,H,W) float32 [0,1], masks (N,1,H,W) {0,1})``; images are
+    zero-padded to multiples of 32 and the logits cropped back. Runs under inference_mode and
+    restores the model's train/eval mode afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    acc = MetricAccumulator()
+    try:
+        with torch.inference_mode():
+            for images, masks in batches:
+                h, w = images.shape[-2:]
+                logits = model(pad_to_multiple(images.to(device)))[..., :h, :w]
+                preds = (torch.sigmoid(logits.float()) > threshold).cpu().numpy()
+                for pred, gt in zip(preds[:, 0], masks.numpy()[:, 0]):
+                    acc.update(pred, gt)
+    finally:
+        model.train(was_training)
+    overall = acc.aggregate()["overall"]
+    return {name: s["mean"] for name, s in overall.items()}
+
+
+# ----------------------------------------------------------------------------- distributed
+@dataclass(frozen=True)
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device_hint: str) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        use_nccl = torch.cuda.is_available() and device_hint in ("auto", "cuda")
+        dist.init_process_group(backend="nccl" if use_nccl else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _broadcast_float(value: float, dist_env: _Dist, device: torch.device) -> float:
+    if dist_env.world == 1:
+        return value
+    import torch.distributed as dist
+
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(t, src=0)
+    return float(t.item())
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``"auto"`` → ``cuda:<local_rank>`` when CUDA is available, else CPU."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if name == "cuda":
+        return torch.device(f"cuda:{local_rank}")
+    return torch.device(name)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, st in sd["state"].items():
+        for key, value in st.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(pid), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, pid, key = name.split(".", 2)
+            state.setdefault(int(pid), {})[key] = value
+    for pid, st in meta["scalars"].items():
+        state.setdefault(int(pid), {}).update(st)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                        scalars: dict[str, Any]) -> None:
+    """Write model + optimizer tensors and JSON ``scalars`` to ``path`` atomically."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous()
+               for k, v in model.state_dict().items()}
+    opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+    tensors.update(opt_tensors)
+    meta = json.dumps({**scalars, "optimizer": opt_meta})
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"franet_state": meta})
+    os.replace(tmp, path)
+
+
+def load_training_state(path: Path, model: nn.Module,
+                        optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore model and optimizer from :func:`save_training_state`; return the scalars."""
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot resume: {path} not found (was the run started?)")
+    tensors: dict[str, torch.Tensor] = {}
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads((f.metadata() or {}).get("franet_state", "null"))
+        for key in f.keys():
+            tensors[key] = f.get_tensor(key)
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: not a franet training state (no 'franet_state' metadata)")
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items()
+                           if k.startswith("model.")})
+    optimizer.load_state_dict(_unflatten_optimizer(tensors, meta.pop("optimizer")))
+    return meta
+
+
+def _save_weights(path: Path, model: nn.Module, cfg: TrainConfig, epoch: int,
+                  metrics: dict[str, float]) -> None:
+    tmp = path.with_name(path.stem + ".tmp.safetensors")
+    checkpoint.save_weights(tmp, model.state_dict(), {
+        "model": cfg.model, "model_config": dict(cfg.model_config), "threshold": cfg.threshold,
+        "input_size": None, "epoch": epoch, "metrics": metrics,
+        "trained_with": {"loss": cfg.loss, "crop": cfg.crop, "sim_kind": cfg.sim.kind}})
+    os.replace(checkpoint.sidecar_path(tmp), checkpoint.sidecar_path(path))
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- the loop
+def _seed_everything(seed: int, epoch: int, rank: int) -> None:
+    torch.manual_seed(seed * 1_000_003 + epoch * 1009 + rank)
+    np.random.seed((seed * 7919 + epoch * 31 + rank) % 2**32)
+
+
+def _worker_init(worker_id: int) -> None:
+    np.random.seed(torch.initial_seed() % 2**32)
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
+          progress: bool = True, on_epoch: Callable[[dict[str, Any]], None] | None = None
+          ) -> dict[str, Any]:
+    """Train ``cfg`` into ``out_dir``; return ``{"best_f1", "epochs", "history", ...}``.
+
+    With ``resume`` the model, optimizer, schedule and epoch counter are restored from
+    ``out_dir/state.safetensors`` and training continues with the next epoch.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    from franet_core.losses import build_loss
+    from franet_core.models import build_model, load_backbone_weights
+
+    out = Path(out_dir)
+    dist_env = _init_distributed(cfg.device)
+    device = resolve_device(cfg.device, dist_env.local_rank)
+    use_amp = cfg.amp and device.type == "cuda"
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = build_model(cfg.model, **cfg.model_config).to(device)
+    if cfg.backbone_weights and not resume:
+        report = load_backbone_weights(model, cfg.backbone_weights)
+        log.info("backbone weights from %s: %s", cfg.backbone_weights, report.summary())
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    loss_fn = build_loss(cfg.loss, **cfg.loss_config)
+
+    sched, start_epoch, step, history = PlateauState(cfg.lr), 0, 0, []
+    if resume:
+        meta = load_training_state(out / "state.safetensors", model, optimizer)
+        sched = PlateauState(**meta["schedule"])
+        start_epoch, step, history = meta["epoch"], meta["step"], meta["history"]
+        if meta.get("scaler"):
+            scaler.load_state_dict(meta["scaler"])
+    net: nn.Module = model
+    if dist_env.world > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    train_set, n_sim, folder_sets, val_set = build_datasets(cfg)
+    n_folder = sum(len(f) for f in folder_sets)
+    val_loader = torch.utils.data.DataLoader(val_set, batch_size=cfg.val_batch_size)
+    writer = None
+    if dist_env.main:
+        out.mkdir(parents=True, exist_ok=True)
+        config_io.save_file(cfg, out / "config.yaml")
+        writer = SummaryWriter(str(out / "tb"))
+
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = sched.lr
+        _seed_everything(cfg.seed, epoch, dist_env.rank)
+        for folder_set in folder_sets:
+            folder_set.set_epoch(epoch)
+        indices = epoch_indices(epoch, steps=cfg.steps_per_epoch, batch=cfg.batch_size,
+                                rank=dist_env.rank, world=dist_env.world, n_sim=n_sim,
+                                n_folder=n_folder, sim_fraction=cfg.share_sim,
+                                seed=cfg.seed)
+        loader = torch.utils.data.DataLoader(
+            train_set, batch_size=cfg.batch_size // dist_env.world, sampler=indices,
+            num_workers=cfg.num_workers, worker_init_fn=_worker_init,
+            generator=torch.Generator().manual_seed(cfg.seed * 1009 + epoch),
+            pin_memory=device.type == "cuda", persistent_workers=False)
+        net.train()
+        losses = []
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not (progress and dist_env.main), dynamic_ncols=True)
+        for images, masks in bar:
+            images, masks = images.to(device), masks.to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                logits = net(images)
+            loss = loss_fn(logits.float(), masks)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{losses[-1]:.4g}")
+            if writer is not None:
+                writer.add_scalar("train/loss", losses[-1], step)
+        train_s = time.perf_counter() - t0
+
+        val = evaluate(model, val_loader, device, cfg.threshold) if dist_env.main else {}
+        val_f1 = _broadcast_float(val.get("f1", 0.0), dist_env, device)
+        is_best = val_f1 > sched.best
+        record = {"epoch": epoch + 1, "step": step, "lr": sched.lr,
+                  "loss": float(np.mean(losses)), "train_s": train_s,
+                  "s_per_step": train_s / len(losses), **{f"val_{k}": v for k, v in val.items()}}
+        sched = reduce_on_plateau(sched, val_f1, factor=cfg.lr_factor,
+                                  patience=cfg.lr_patience, min_lr=cfg.min_lr)
+        history.append(record)
+        if dist_env.main:
+            _save_weights(out / "last.safetensors", model, cfg, epoch + 1, val)
+            if is_best:
+                _save_weights(out / "best.safetensors", model, cfg, epoch + 1, val)
+            save_training_state(out / "state.safetensors", model, optimizer, {
+                "epoch": epoch + 1, "step": step, "history": history,
+                "schedule": {"lr": sched.lr, "best": sched.best, "bad_epochs": sched.bad_epochs},
+                "scaler": scaler.state_dict()})
+            for key, value in record.items():
+                if key not in ("epoch", "step"):
+                    writer.add_scalar(f"epoch/{key}", value, epoch + 1)
+            writer.flush()
+            log.info("epoch %d/%d  loss %.4g  val F1 %.4f  P %.4f  S %.4f  GSP %.3f px  "
+                     "lr %.3g  %.1f s (%.3f s/step)%s", epoch + 1, cfg.epochs, record["loss"],
+                     val["f1"], val["precision"], val["sensitivity"], val["gsp"],
+                     record["lr"], train_s, record["s_per_step"], "  *best*" if is_best else "")
+        if on_epoch is not None:
+            on_epoch(record)
+    if writer is not None:
+        writer.close()
+    best = max((r.get("val_f1", 0.0) for r in history), default=float("nan"))
+    return {"best_f1": best, "epochs": len(history), "history": history, "model": model}

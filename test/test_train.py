@@ -1,0 +1,219 @@
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Training loop: learning, checkpoints, exact resume, determinism, DDP on CPU with gloo."""
+import dataclasses
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from franet_core import checkpoint, config as config_io
+from franet_core.train import (epoch_indices, PlateauState, reduce_on_plateau, train,
+                               TrainConfig)
+
+TINY_MODEL = {"width_mult": 0.25, "t": 1, "bottleneck_channels": 16,
+              "decoder_channels": [8, 8, 8, 8, 8]}
+
+
+def tiny_config(**kw) -> TrainConfig:
+    from franet_core.simulator import SimConfig
+
+    base = {"model": "franet", "model_config": TINY_MODEL, "sim": SimConfig(size=64),
+            "crop": 64, "batch_size": 4, "epochs": 2, "steps_per_epoch": 2, "val_frames": 2,
+            "val_batch_size": 2, "lr": 0.01, "device": "cpu", "seed": 3}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _params(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_plateau_rule_matches_torch_reduce_lr_on_plateau():
+    scores = [0.1, 0.2, 0.2, 0.2, 0.2, 0.25, 0.25, 0.25, 0.25, 0.25, 0.3, 0.3]
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=1e-3)
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2,
+                                                     threshold=1e-4, threshold_mode="abs",
+                                                     min_lr=1e-6)
+    state = PlateauState(1e-3)
+    for score in scores:
+        ref.step(score)
+        state = reduce_on_plateau(state, score, factor=0.5, patience=2, min_lr=1e-6)
+        assert state.lr == pytest.approx(opt.param_groups[0]["lr"])
+    assert state.lr < 1e-3  # the sequence does trigger reductions
+
+
+def test_epoch_indices_split_over_ranks_and_fresh_each_epoch():
+    kw = {"steps": 3, "batch": 4, "n_sim": 1000, "n_folder": 0, "sim_fraction": 1.0, "seed": 0}
+    one = epoch_indices(1, **kw)
+    r0 = epoch_indices(1, rank=0, world=2, **kw)
+    r1 = epoch_indices(1, rank=1, world=2, **kw)
+    assert sorted(r0 + r1) == sorted(one)
+    assert r0[:2] + r1[:2] == one[:4]  # each global batch is split, not the epoch
+    assert not set(one) & set(epoch_indices(0, **kw))
+    mixed = epoch_indices(0, steps=50, batch=4, n_sim=10_000, n_folder=5, sim_fraction=0.5,
+                          seed=0)
+    folder = [i for i in mixed if i >= 10_000]
+    assert 60 < len(folder) < 140 and max(folder) < 10_005
+    with pytest.raises(ValueError, match="divisible"):
+        epoch_indices(0, steps=1, batch=3, world=2, n_sim=10, n_folder=0, sim_fraction=1.0,
+                      seed=0)
+
+
+def test_config_refuses_bad_values_and_overlapping_seeds():
+    with pytest.raises(ValueError, match="train_seed and val_seed"):
+        TrainConfig(train_seed=5, val_seed=5)
+    with pytest.raises(ValueError, match="crop"):
+        TrainConfig(crop=100)
+    with pytest.raises(ValueError, match="unknown key"):
+        config_io.from_dict(TrainConfig, {"learning_rate": 0.1})
+    cfg = TrainConfig()
+    assert (cfg.lr, cfg.momentum, cfg.weight_decay, cfg.batch_size) == (1e-3, 0.9, 5e-4, 32)
+    assert (cfg.lr_factor, cfg.loss) == (0.5, "augmented_focal")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three tiny runs: 2 epochs, the same again, and 1 epoch then --resume to 2."""
+    root = tmp_path_factory.mktemp("runs")
+    cfg = tiny_config()
+    full = train(cfg, root / "full", progress=False)
+    again = train(cfg, root / "again", progress=False)
+    train(dataclasses.replace(cfg, epochs=1), root / "split", progress=False)
+    resumed = train(cfg, root / "split", resume=True, progress=False)
+    return root, cfg, full, again, resumed
+
+
+def test_loss_decreases(runs):
+    _, _, full, _, _ = runs
+    losses = [r["loss"] for r in full["history"]]
+    assert losses[-1] < losses[0]
+
+
+def test_deterministic_on_cpu(runs):
+    _, _, full, again, _ = runs
+    assert _same(_params(full["model"]), _params(again["model"]))
+    assert [r["loss"] for r in full["history"]] == [r["loss"] for r in again["history"]]
+
+
+def test_resume_matches_uninterrupted_run(runs):
+    _, _, full, _, resumed = runs
+    assert resumed["history"][-1]["step"] == full["history"][-1]["step"] == 4
+    assert _same(_params(full["model"]), _params(resumed["model"]))
+    assert [r["loss"] for r in resumed["history"]] == [r["loss"] for r in full["history"]]
+
+
+def test_checkpoint_round_trip(runs):
+    root, cfg, full, _, _ = runs
+    run = root / "full"
+    for name in ("config.yaml", "last.safetensors", "last.json", "best.safetensors",
+                 "state.safetensors"):
+        assert (run / name).is_file(), name
+    assert any((run / "tb").iterdir())
+    assert config_io.from_dict(TrainConfig, config_io.load_file(run / "config.yaml")) == cfg
+    model, meta = checkpoint.load_model(run / "last.safetensors", expect_model="franet")
+    assert meta["epoch"] == 2 and 0.0 <= meta["metrics"]["f1"] <= 1.0
+    x = torch.rand(2, 1, 64, 64)
+    with torch.inference_mode():
+        assert torch.equal(model(x), full["model"].eval()(x))
+    best = max(full["history"], key=lambda r: r["val_f1"])
+    _, best_meta = checkpoint.load_weights(run / "best.safetensors")
+    assert best_meta["epoch"] == best["epoch"]
+
+
+def test_resume_without_state_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="state.safetensors"):
+        train(tiny_config(epochs=1), tmp_path / "nothing", resume=True, progress=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
+    from safetensors.torch import save_file
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+
+    try:
+        result = train(tiny_config(epochs=1, steps_per_epoch=2), out, progress=False)
+        params = {k: v.detach().contiguous() for k, v in result["model"].named_parameters()}
+        save_file(params, os.path.join(out, f"rank{rank}.safetensors"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_gloo_two_processes_end_with_identical_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2)
+    w0 = load_file(str(tmp_path / "rank0.safetensors"))
+    w1 = load_file(str(tmp_path / "rank1.safetensors"))
+    assert _same(w0, w1)
+    assert (tmp_path / "last.safetensors").is_file()  # rank 0 wrote the checkpoint
+    init = _params(_build_initial())
+    assert any(not torch.equal(w0[k], init[k]) for k in w0)  # training moved the weights
+    assert not np.isnan(sum(float(v.sum()) for v in w0.values()))
+
+
+def _build_initial():
+    from franet_core.models import build_model
+
+    torch.manual_seed(tiny_config().seed)
+    return build_model("franet", **TINY_MODEL)
+
+
+def test_cli_config_layers(tmp_path):
+    from franet_core.cli import build_parser
+    from franet_core.commands.train import resolve_config
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("epochs: 7\nlr: 0.01\nsim: {kind: mono}\n")
+    args = build_parser().parse_args(["train", "--config", str(cfg_file), "--lr", "0.02",
+                                      "--set", "sim.kind=dual", "model_config.t=2",
+                                      "--crop", "96", "--out", str(tmp_path / "r")])
+    cfg = resolve_config(args)
+    assert (cfg.epochs, cfg.lr, cfg.sim.kind, cfg.model_config, cfg.crop) == (
+        7, 0.02, "dual", {"t": 2}, 96)
+    bad = build_parser().parse_args(["train", "--set", "sim.colour=red"])
+    with pytest.raises(ValueError, match="colour"):
+        resolve_config(bad)
+
+
+def test_trains_from_data_folders_without_the_simulator(tmp_path):
+    from franet_core.data import write_data_folder
+    from franet_core.simulator import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(size=64, kind="mono"), seed=11)
+    write_data_folder(tmp_path / "train", [sim.sequence(3)])
+    write_data_folder(tmp_path / "val", [sim.sequence(2)])
+    cfg = tiny_config(epochs=1, data=(str(tmp_path / "train"),),
+                      val_data=(str(tmp_path / "val"),))
+    assert not cfg.uses_sim and cfg.share_sim == 0.0
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result["epochs"] == 1 and np.isfinite(result["history"][0]["loss"])
+    assert tiny_config(data=("x",), sim_fraction=0.5).uses_sim
