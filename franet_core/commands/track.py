@@ -1,0 +1,143 @@
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Track guidewires through a sequence: tips, centerlines and an overlay video.
+
+INPUT is a folder of frames (sorted by name, one sequence; a data folder's images/ is used),
+a video file, a single image, or a ROS 2 bag (with --image-topic). Writes to --out:
+
+  tips.csv          frame,wire_id,x,y,angle_rad,confidence,status  (px; LOST rows have empty
+                    x, y, angle_rad; with --pixel-spacing also x_mm,y_mm)
+  centerlines.json  per frame, per wire: id, status, tip, angle, confidence, centerline (px)
+  overlay.mp4       centerline, tip arrow, id and status on every frame (GIF if no MP4 codec)
+
+Frames that cannot be read or processed are skipped, counted and listed at the end. When
+INPUT is a data folder with annotations.json, tracking metrics against it are printed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+HELP = "track guidewires in a folder / video / bag: tips.csv, centerlines.json, overlay video"
+ORDER = 60
+LOG = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the command's options."""
+    parser.add_argument("input", type=Path, help="frame folder, video file, image or ROS 2 bag")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--weights", default=None,
+                        help="model weights (.safetensors or .onnx); default: shipped weights")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="probability threshold for the mask (default 0.5)")
+    parser.add_argument("--pixel-spacing", type=float, default=None, metavar="MM",
+                        help="mm per pixel; adds millimetre outputs")
+    parser.add_argument("--image-topic", default=None, help="image topic when INPUT is a bag")
+    parser.add_argument("--fps", type=float, default=10.0, help="overlay video frame rate")
+    parser.add_argument("--no-video", action="store_true", help="do not write the overlay")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Track every frame of ``args.input`` and write the outputs; returns 0."""
+    from tqdm import tqdm
+
+    from franet_core.overlay import draw_result
+    from franet_core.pipeline import FramePipeline, PipelineConfig
+    from franet_core.video import VideoWriter, iter_frames
+
+    config = PipelineConfig(threshold=args.threshold, pixel_spacing_mm=args.pixel_spacing)
+    frames = iter_frames(args.input, topic=args.image_topic)
+    pipe = FramePipeline.from_weights(args.weights, args.backend, args.device, config)
+    args.out.mkdir(parents=True, exist_ok=True)
+    spacing = args.pixel_spacing
+    bad: list[str] = []
+    names, results, tracked = [], [], []
+    video = None if args.no_video else VideoWriter(args.out / "overlay.mp4", fps=args.fps)
+    with open(args.out / "tips.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["frame", "wire_id", "x", "y", "angle_rad", "confidence", "status"]
+                        + (["x_mm", "y_mm"] if spacing else []))
+        for name, image in tqdm(frames, desc="track", unit="frame"):
+            try:
+                result = pipe.process(image)
+            except ValueError as exc:
+                LOG.warning("skipping frame %s: %s", name, exc)
+                bad.append(name)
+                continue
+            names.append(name)
+            results.append(_json_frame(name, result))
+            tracked.append(result.wires)
+            for w in result.wires:
+                writer.writerow(_csv_row(name, w, spacing))
+            if video is not None:
+                video.write(draw_result(image, result))
+    if video is not None:
+        video.close()
+    doc = {"pixel_spacing_mm": spacing, "frames": results}
+    (args.out / "centerlines.json").write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    print(f"tracked {len(names)} frames -> {args.out}"
+          + (f" (overlay: {video.path.name})" if video is not None else ""))
+    if bad:
+        print(f"skipped {len(bad)} bad frame(s): {', '.join(bad[:10])}"
+              + (" ..." if len(bad) > 10 else ""))
+    annotations = Path(args.input) / "annotations.json"
+    if Path(args.input).is_dir() and annotations.is_file():
+        _print_metrics(annotations, names, tracked, spacing)
+    return 0
+
+
+def _csv_row(name: str, w: Any, spacing: float | None) -> list[Any]:
+    if w.tip is None:
+        xy: list[Any] = ["", ""]
+        angle: Any = ""
+    else:
+        xy = [f"{w.tip[0]:.3f}", f"{w.tip[1]:.3f}"]
+        angle = f"{w.tip_angle:.5f}"
+    row = [name, w.id, *xy, angle, f"{w.confidence:.4f}", w.status.value]
+    if spacing:
+        row += ["", ""] if w.tip is None else [f"{w.tip[0] * spacing:.4f}",
+                                               f"{w.tip[1] * spacing:.4f}"]
+    return row
+
+
+def _json_frame(name: str, result: Any) -> dict[str, Any]:
+    return {"frame": name, "index": result.index, "wires": [
+        {"id": w.id, "status": w.status.value, "confidence": round(w.confidence, 4),
+         "tip": None if w.tip is None else [round(float(v), 3) for v in w.tip],
+         "angle_rad": None if w.tip_angle is None else round(float(w.tip_angle), 5),
+         "centerline": [[round(float(x), 2), round(float(y), 2)] for x, y in w.centerline]}
+        for w in result.wires]}
+
+
+def _print_metrics(path: Path, names: list[str], tracked: list[list[Any]],
+                   spacing: float | None) -> None:
+    """Compare the tracked wires with annotations.json and print the metrics."""
+    from franet_core.tracking_metrics import TruthWire, evaluate_sequence
+
+    truth = json.loads(path.read_text(encoding="utf-8"))
+    keep = [i for i, n in enumerate(names) if n in truth]
+    if not keep:
+        print(f"{path}: no annotated frame among the tracked ones; no metrics")
+        return
+    truth_frames = [[TruthWire.from_json(w) for w in truth[names[i]]] for i in keep]
+    report = evaluate_sequence(truth_frames, [tracked[i] for i in keep], pixel_spacing_mm=spacing)
+    print("tracking metrics: " + report.summary())

@@ -1,0 +1,182 @@
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""FramePipeline: the one place that turns an image into a tracked-wire FrameResult.
+
+preprocess (``normalize_image`` + ``Letterbox``) → ``Segmenter.predict`` → postprocess
+(back to the input size, threshold) → centerline → tip → tracker. The CLI, the ROS node and
+the Python API all call this class, so every front door sees the same behaviour.
+
+A bad frame (wrong shape, NaN, empty, ...) raises ``ValueError`` from :meth:`process` before
+the tracker is touched, so callers can skip it, count it and carry on.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from franet_core.centerline import CenterlineConfig, extract_centerlines
+from franet_core.preprocess import Letterbox, normalize_image
+from franet_core.tip import observe
+from franet_core.tracker import Tracker, TrackerConfig
+from franet_core.types import FrameResult
+
+__all__ = ["PipelineConfig", "FramePipeline", "px_to_mm", "px2_to_mm2"]
+
+STAGES = ("preprocess", "inference", "postprocess", "centerline", "tracking", "total")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Pipeline parameters.
+
+    threshold: probability at or above which a pixel is wire.
+    input_size: None pads the frame to a multiple of 32 (no resampling); S resizes the
+        longer side to S px first (bounded latency on large detectors).
+    pixel_spacing_mm: mm per px of the *input* image, if known; then results also carry mm.
+    centerline, tracker: the stage configs.
+    """
+
+    threshold: float = 0.5
+    input_size: int | None = None
+    pixel_spacing_mm: float | None = None
+    centerline: CenterlineConfig = field(default_factory=CenterlineConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.pixel_spacing_mm is not None and not self.pixel_spacing_mm > 0:
+            raise ValueError(f"pixel_spacing_mm must be > 0, got {self.pixel_spacing_mm}")
+
+
+class FramePipeline:
+    """Segment, extract and track guidewires frame by frame.
+
+    segmenter: any object with ``predict((N, H, W) float32 in [0, 1], H and W multiples of
+    32) -> (N, H, W) float32 probabilities`` (see ``franet_core.segmenter``).
+    """
+
+    def __init__(self, segmenter: Any, config: PipelineConfig = PipelineConfig()) -> None:
+        self.segmenter = segmenter
+        self.config = config
+        self.tracker = Tracker(config.tracker)
+        self.meta: dict[str, Any] = {}
+        self._index = 0
+
+    @classmethod
+    def from_weights(cls, weights: str | None = None, backend: str = "torch",
+                     device: str = "cpu", config: PipelineConfig = PipelineConfig()
+                     ) -> "FramePipeline":
+        """Build the segmenter from ``weights`` (None: the shipped default) and wrap it."""
+        from franet_core.segmenter import build_segmenter
+
+        segmenter, meta = build_segmenter(weights, backend, device)
+        pipe = cls(segmenter, config)
+        pipe.meta = dict(meta or {})
+        return pipe
+
+    def reset(self) -> None:
+        """Start a new sequence: forget tracks and restart frame indices at 0."""
+        self.tracker.reset()
+        self._index = 0
+
+    def process(self, image: np.ndarray) -> FrameResult:
+        """Run one frame through every stage; ValueError for a bad frame (tracker untouched)."""
+        return self.process_batch([image])[0]
+
+    def process_batch(self, images: Sequence[np.ndarray]) -> list[FrameResult]:
+        """Segment N frames with one segmenter call per frame size, then track in order.
+
+        Every frame is validated and segmented before any is tracked, so a bad frame raises
+        ValueError (naming its position) and leaves the tracker as it was. Preprocess and
+        inference timings are the batch's wall time divided by N.
+        """
+        if len(images) == 0:
+            return []
+        t0 = time.perf_counter()
+        inputs, boxes = [], []
+        for i, image in enumerate(images):
+            name = "frame" if len(images) == 1 else f"frame {i} of the batch"
+            try:
+                img = normalize_image(image, name=name)
+            except ValueError as exc:
+                raise ValueError(f"bad frame: {exc}") from exc
+            box = Letterbox.fit(img.shape, self.config.input_size)
+            inputs.append(box.apply(img))
+            boxes.append(box)
+        t1 = time.perf_counter()
+        probs = self._segment(inputs)
+        t2 = time.perf_counter()
+        n = len(images)
+        shared = {"preprocess": (t1 - t0) * 1e3 / n, "inference": (t2 - t1) * 1e3 / n}
+        maps = [self._postprocess(p, b) for p, b in zip(probs, boxes)]
+        t3 = time.perf_counter()
+        post_each = (t3 - t2) * 1e3 / n
+        return [self._track(prob, mask, dict(shared, postprocess=post_each))
+                for prob, mask in maps]
+
+    def _segment(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """One ``predict`` call per distinct padded size; validates the segmenter's output."""
+        out: dict[int, np.ndarray] = {}
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, x in enumerate(inputs):
+            groups.setdefault(x.shape, []).append(i)
+        for idx in groups.values():
+            batch = np.stack([inputs[i] for i in idx]).astype(np.float32, copy=False)
+            probs = np.asarray(self.segmenter.predict(batch))
+            if probs.shape != batch.shape:
+                raise ValueError(f"segmenter returned shape {probs.shape} for input "
+                                 f"{batch.shape}")
+            if not np.all(np.isfinite(probs)):
+                raise ValueError("segmenter returned non-finite probabilities")
+            for k, i in enumerate(idx):
+                out[i] = probs[k]
+        return [out[i] for i in range(len(inputs))]
+
+    def _postprocess(self, prob: np.ndarray, box: Letterbox) -> tuple[np.ndarray, np.ndarray]:
+        prob = np.clip(box.invert(prob.astype(np.float32, copy=False)), 0.0, 1.0)
+        return prob, (prob >= self.config.threshold).astype(np.uint8)
+
+    def _track(self, prob: np.ndarray, mask: np.ndarray, timings: dict[str, float]
+               ) -> FrameResult:
+        t0 = time.perf_counter()
+        observations = [observe(c, mask.shape)
+                        for c in extract_centerlines(prob, self.config.centerline, mask)]
+        t1 = time.perf_counter()
+        wires = self.tracker.update(observations, mask.shape)
+        t2 = time.perf_counter()
+        timings.update(centerline=(t1 - t0) * 1e3, tracking=(t2 - t1) * 1e3)
+        timings["total"] = sum(timings[k] for k in STAGES[:-1])
+        result = FrameResult(self._index, mask, prob, wires, timings,
+                             self.config.pixel_spacing_mm)
+        self._index += 1
+        return result
+
+
+def px_to_mm(value_px: Any, pixel_spacing_mm: float) -> Any:
+    """Convert lengths/positions in px (scalar, array, or None) to mm."""
+    if value_px is None:
+        return None
+    return np.asarray(value_px, dtype=np.float64) * pixel_spacing_mm
+
+
+def px2_to_mm2(cov_px2: Any, pixel_spacing_mm: float) -> Any:
+    """Convert a covariance in px² (array or None) to mm²."""
+    if cov_px2 is None:
+        return None
+    return np.asarray(cov_px2, dtype=np.float64) * pixel_spacing_mm ** 2

@@ -1,0 +1,100 @@
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Which end of a centerline is the tip, and the tip's tangent direction.
+
+A guidewire enters the field of view from the image border (the catheter side) and its tip
+lies inside the image, so in a single frame the end *farther from the border* is taken as the
+tip. The tracker keeps that choice consistent over time (:mod:`franet_core.tracker`) and may
+override it with :func:`reverse` when history says otherwise.
+
+Coordinates: px, x right, y down, origin at the centre of the top-left pixel. Angles: rad,
+``atan2(dy, dx)`` of the direction pointing distally (towards the tip).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from franet_core.centerline import Centerline
+from franet_core.types import WireObservation
+
+__all__ = ["border_distance", "orient_polyline", "tip_angle", "observe", "reverse",
+           "border_vote"]
+
+#: Arc length (px) over which the tip tangent is measured.
+TANGENT_SPAN_PX = 5.0
+
+
+def border_distance(point: np.ndarray, shape: tuple[int, ...]) -> float:
+    """Distance in px from ``point`` (x, y) to the nearest image edge of an (H, W) image."""
+    h, w = shape[:2]
+    x, y = float(point[0]), float(point[1])
+    return max(0.0, min(x, y, (w - 1) - x, (h - 1) - y))
+
+
+def orient_polyline(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Return ``points`` (K, 2) ordered proximal → tip: the end nearer the border first.
+
+    On a tie (both ends equally far from the border) the given order is kept, so a caller
+    with better knowledge (the tracker's history) decides.
+    """
+    if border_distance(points[-1], shape) < border_distance(points[0], shape):
+        return points[::-1].copy()
+    return points
+
+
+def tip_angle(points: np.ndarray, span_px: float = TANGENT_SPAN_PX) -> float:
+    """Tangent angle (rad, ``atan2(dy, dx)``) at ``points[-1]`` pointing distally.
+
+    Uses the chord from the point ``span_px`` of arc length before the tip to the tip, which
+    on a smoothed, arc-length-sampled centerline is the tangent averaged over that span.
+    """
+    if len(points) < 2:
+        return 0.0
+    arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))]
+    back = arc[-1] - min(span_px, arc[-1])
+    ref = np.array([np.interp(back, arc, points[:, 0]), np.interp(back, arc, points[:, 1])])
+    d = points[-1] - ref
+    return math.atan2(float(d[1]), float(d[0]))
+
+
+def _observation(points: np.ndarray, confidence: float, length_px: float) -> WireObservation:
+    return WireObservation(centerline=points, tip=points[-1].copy(), tip_angle=tip_angle(points),
+                           confidence=confidence, length_px=length_px)
+
+
+def observe(centerline: Centerline, shape: tuple[int, ...]) -> WireObservation:
+    """Orient ``centerline`` by border distance and measure its tip point and angle."""
+    return _observation(orient_polyline(centerline.points, shape), centerline.confidence,
+                        centerline.length_px)
+
+
+def reverse(observation: WireObservation) -> WireObservation:
+    """The same wire with its ends swapped (tip ↔ proximal end), tip and angle recomputed."""
+    return _observation(observation.centerline[::-1].copy(), observation.confidence,
+                        observation.length_px)
+
+
+def border_vote(observation: WireObservation, shape: tuple[int, ...], margin_px: float) -> int:
+    """Single-frame border evidence on the orientation of ``observation``.
+
+    +1: the proximal end is within ``margin_px`` of the border and the tip is not
+    (orientation confirmed); -1: the tip end touches the border and the proximal end does
+    not (orientation contradicted); 0: no evidence (both or neither end at the border).
+    """
+    prox = border_distance(observation.centerline[0], shape) <= margin_px
+    tip = border_distance(observation.tip, shape) <= margin_px
+    return int(prox) - int(tip)

@@ -1,0 +1,207 @@
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Centerline extraction and tip choice on synthetic masks with known geometry."""
+import math
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from franet_core.centerline import (CenterlineConfig, centerline_distance, extract_centerlines,
+                                    mean_closest_distance)
+from franet_core.tip import border_distance, observe, orient_polyline, reverse, tip_angle
+
+SHAPE = (256, 256)
+
+
+def curve(fx, fy, n=3000):
+    """Densely sampled analytic curve (n, 2) x, y for t in [0, 1]."""
+    t = np.linspace(0.0, 1.0, n)
+    return np.stack([fx(t), fy(t)], axis=1)
+
+
+def draw(curves, shape=SHAPE, width=5):
+    """Binary mask of thick polylines (sub-pixel accurate drawing)."""
+    mask = np.zeros(shape, np.uint8)
+    for c in curves:
+        cv2.polylines(mask, [np.round(c * 16).astype(np.int32)], False, 1, width, cv2.LINE_8, 4)
+    return mask
+
+
+LINE = curve(lambda t: 30 + 190 * t, lambda t: 40 + 150 * t)
+ARC = curve(lambda t: 128 + 90 * np.cos(np.pi * (0.1 + 0.9 * t)),
+            lambda t: 150 - 90 * np.sin(np.pi * (0.1 + 0.9 * t)))
+S_CURVE = curve(lambda t: 20 + 216 * t, lambda t: 128 + 50 * np.sin(2 * np.pi * t))
+
+
+def arc_length(points):
+    return float(np.sum(np.linalg.norm(np.diff(points, axis=0), axis=1)))
+
+
+@pytest.mark.parametrize("truth", [LINE, ARC, S_CURVE], ids=["line", "arc", "s-curve"])
+@pytest.mark.parametrize("width", [3, 5, 7])
+def test_clean_shapes_have_subpixel_centerline(truth, width):
+    lines = extract_centerlines(draw([truth], width=width))
+    assert len(lines) == 1
+    pts = lines[0].points
+    assert mean_closest_distance(pts, truth) < 1.0
+    assert mean_closest_distance(truth, pts) < 1.0
+    assert abs(lines[0].length_px - arc_length(truth)) < 6.0
+    step = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+    assert np.all(np.abs(step - 1.0) < 0.05)  # arc-length resampled at 1 px
+    ends = sorted([pts[0], pts[-1]], key=lambda p: p[0])
+    true_ends = sorted([truth[0], truth[-1]], key=lambda p: p[0])
+    for e, t in zip(ends, true_ends):
+        assert np.linalg.norm(e - t) < 3.0
+
+
+@pytest.mark.parametrize("crossing", [
+    (curve(lambda t: 20 + 216 * t, lambda t: 60 + 130 * t),
+     curve(lambda t: 20 + 216 * t, lambda t: 200 - 120 * t)),
+    (curve(lambda t: 20 + 216 * t, lambda t: 100 + 40 * t),  # shallow, ~21 degrees
+     curve(lambda t: 20 + 216 * t, lambda t: 140 - 40 * t)),
+    (curve(lambda t: 20 + 216 * t, lambda t: 40 + 180 * t ** 2),  # curved
+     curve(lambda t: 20 + 216 * t, lambda t: 200 - 150 * t)),
+], ids=["steep", "shallow", "curved"])
+def test_crossing_wires_give_two_polylines(crossing):
+    lines = extract_centerlines(draw(crossing))
+    assert len(lines) == 2
+    for truth in crossing:
+        best = min(lines, key=lambda c: centerline_distance(c.points, truth))
+        assert mean_closest_distance(best.points, truth) < 1.0
+        assert mean_closest_distance(truth, best.points) < 1.0
+
+
+def test_side_by_side_wires_stay_separate():
+    a = curve(lambda t: 20 + 216 * t, lambda t: 120 + 0 * t)
+    b = curve(lambda t: 20 + 216 * t, lambda t: 129 + 0 * t)  # 9 px apart, 5 px wide
+    lines = extract_centerlines(draw([a, b]))
+    assert len(lines) == 2
+    for truth in (a, b):
+        assert min(centerline_distance(c.points, truth) for c in lines) < 1.0
+
+
+@pytest.mark.parametrize("gaps", [[(100, 110)], [(70, 80), (150, 162)]])
+def test_gaps_along_the_wire_are_bridged(gaps):
+    mask = draw([S_CURVE])
+    for x0, x1 in gaps:
+        mask[:, x0:x1] = 0
+    lines = extract_centerlines(mask)
+    assert len(lines) == 1
+    assert lines[0].length_px > 0.9 * arc_length(S_CURVE)
+    assert mean_closest_distance(lines[0].points, S_CURVE) < 1.0
+
+
+def test_parallel_pieces_offset_sideways_are_not_bridged():
+    a = curve(lambda t: 20 + 90 * t, lambda t: 100 + 0 * t)
+    b = curve(lambda t: 125 + 90 * t, lambda t: 160 + 0 * t)  # 60 px sideways
+    assert len(extract_centerlines(draw([a, b]))) == 2
+
+
+def test_wire_touching_border_has_tip_inside():
+    truth = curve(lambda t: 0 + 200 * t, lambda t: 30 + 100 * t)
+    lines = extract_centerlines(draw([truth]))
+    assert len(lines) == 1
+    obs = observe(lines[0], SHAPE)
+    assert np.linalg.norm(obs.tip - truth[-1]) < 2.0
+    assert border_distance(obs.centerline[0], SHAPE) < 5.0
+    assert np.all(obs.centerline >= -0.5) and np.all(obs.centerline <= SHAPE[0] - 0.5)
+    expected = math.atan2(100, 200)
+    assert abs(obs.tip_angle - expected) < math.radians(3)
+
+
+def test_empty_mask_and_pure_noise_give_nothing():
+    assert extract_centerlines(np.zeros(SHAPE, np.uint8)) == []
+    assert extract_centerlines(np.zeros(SHAPE, np.float32)) == []
+    rng = np.random.default_rng(0)
+    speckles = (rng.random(SHAPE) < 0.01).astype(np.uint8)
+    assert extract_centerlines(speckles) == []
+
+
+def test_speckles_around_a_wire_do_not_disturb_it():
+    rng = np.random.default_rng(1)
+    mask = draw([S_CURVE])
+    mask |= (rng.random(SHAPE) < 0.01).astype(np.uint8)
+    mask |= cv2.dilate((rng.random(SHAPE) < 0.001).astype(np.uint8), np.ones((3, 3)))
+    lines = extract_centerlines(mask)
+    assert len(lines) == 1
+    assert mean_closest_distance(lines[0].points, S_CURVE) < 1.0
+    assert mean_closest_distance(S_CURVE, lines[0].points) < 1.0
+
+
+def test_confidence_is_mean_probability_along_centerline():
+    mask = draw([S_CURVE])
+    prob = np.where(mask > 0, 0.8, 0.05).astype(np.float32)
+    lines = extract_centerlines(prob)
+    assert len(lines) == 1
+    assert lines[0].confidence == pytest.approx(0.8, abs=0.02)
+    assert extract_centerlines(mask)[0].confidence == pytest.approx(1.0)
+
+
+def test_given_mask_is_skeletonised_instead_of_thresholding():
+    mask = draw([LINE])
+    prob = np.full(SHAPE, 0.3, np.float32)  # below 0.5 everywhere
+    lines = extract_centerlines(prob, CenterlineConfig(), mask=mask)
+    assert len(lines) == 1 and lines[0].confidence == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="mask shape"):
+        extract_centerlines(prob, CenterlineConfig(), mask=mask[:10])
+    with pytest.raises(ValueError, match="prob_or_mask"):
+        extract_centerlines(np.zeros((4, 4, 3)))
+
+
+def test_tip_orientation_and_angle():
+    pts = np.stack([np.linspace(100, 250, 151), np.linspace(100, 100, 151)], axis=1)
+    assert np.allclose(orient_polyline(pts, SHAPE)[-1], [100, 100])  # x=250 is at the border
+    assert np.allclose(orient_polyline(pts[::-1], SHAPE)[-1], [100, 100])
+    assert tip_angle(pts) == pytest.approx(0.0)
+    assert tip_angle(pts[::-1]) == pytest.approx(math.pi)
+    diag = np.stack([np.linspace(10, 60, 51), np.linspace(10, 110, 51)], axis=1)
+    assert tip_angle(diag) == pytest.approx(math.atan2(100, 50))
+
+
+def test_reverse_swaps_ends():
+    lines = extract_centerlines(draw([LINE]))
+    obs = observe(lines[0], SHAPE)
+    rev = reverse(obs)
+    assert np.allclose(rev.tip, obs.centerline[0])
+    assert abs(math.remainder(rev.tip_angle - obs.tip_angle - math.pi, 2 * math.pi)) < 0.05
+
+
+@settings(max_examples=25, deadline=None)
+@given(x0=st.floats(10, 240), y0=st.floats(10, 240), angle=st.floats(0, 2 * math.pi),
+       length=st.floats(40, 200), width=st.integers(2, 8))
+def test_any_straight_wire_is_found_to_subpixel(x0, y0, angle, length, width):
+    x1 = float(np.clip(x0 + length * math.cos(angle), 5, 250))
+    y1 = float(np.clip(y0 + length * math.sin(angle), 5, 250))
+    assume(math.hypot(x1 - x0, y1 - y0) > 30)
+    truth = curve(lambda t: x0 + (x1 - x0) * t, lambda t: y0 + (y1 - y0) * t)
+    lines = extract_centerlines(draw([truth], width=width))
+    assert len(lines) == 1
+    assert mean_closest_distance(lines[0].points, truth) < 1.0
+    assert mean_closest_distance(truth, lines[0].points) < 1.0
+
+
+def test_garbage_probability_map_is_handled_quickly():
+    """An untrained model's output: half the pixels on at random. Bounded time, no error."""
+    import time
+
+    prob = np.random.default_rng(3).random((256, 256)).astype(np.float32)
+    t0 = time.perf_counter()
+    lines = extract_centerlines(prob)
+    assert time.perf_counter() - t0 < 5.0
+    assert len(lines) <= CenterlineConfig().max_wires
+    assert all(0.0 <= c.confidence <= 1.0 for c in lines)

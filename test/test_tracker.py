@@ -1,0 +1,253 @@
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Tracker: stable ids through a crossing, Kalman coasting, honest LOST, tip-end choice."""
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from franet_core.centerline import extract_centerlines
+from franet_core.tip import observe
+from franet_core.tracker import TipKalman, Tracker, TrackerConfig
+from franet_core.tracking_metrics import evaluate_sequence, id_switches, match_frame
+from franet_core.types import WireObservation, WireStatus
+
+SHAPE = (256, 256)
+
+
+def draw(curves, shape=SHAPE, width=5):
+    mask = np.zeros(shape, np.uint8)
+    for c in curves:
+        cv2.polylines(mask, [np.round(c * 16).astype(np.int32)], False, 1, width, cv2.LINE_8, 4)
+    return mask
+
+
+def dual_crossing_frame(k, lead=40.0):
+    """Two wires entering at the left border whose tips advance 4 px/frame.
+
+    Wire 0 runs from (0, 60) down-right, wire 1 from (0, 200) up-right, ``lead`` px ahead;
+    their bodies cross near x = 128 (with lead=0 the two tips pass the crossing together).
+    Returns the analytic centerlines (proximal → tip).
+    """
+    lines = []
+    for x_tip, f in ((60.0 + 4.0 * k, lambda x: 60 + 0.55 * x + 8 * np.sin(x / 30)),
+                     (60.0 + lead + 4.0 * k, lambda x: 200 - 0.55 * x)):
+        xs = np.linspace(0.0, min(x_tip, 250.0), int(x_tip * 2) + 2)
+        lines.append(np.stack([xs, f(xs)], axis=1))
+    return lines
+
+
+def observations(mask):
+    return [observe(c, mask.shape) for c in extract_centerlines(mask)]
+
+
+def obs_from_points(points, confidence=1.0):
+    d = points[-1] - points[-6]
+    return WireObservation(points, points[-1].copy(), math.atan2(d[1], d[0]), confidence,
+                           float(np.sum(np.linalg.norm(np.diff(points, axis=0), axis=1))))
+
+
+def straight(x0, y0, x1, y1, n=None):
+    n = n or int(math.hypot(x1 - x0, y1 - y0)) + 1
+    return np.stack([np.linspace(x0, x1, n), np.linspace(y0, y1, n)], axis=1)
+
+
+def run_dual(lead, n=40):
+    tracker = Tracker()
+    truth_frames, pred_frames = [], []
+    for k in range(n):
+        truth = dual_crossing_frame(k, lead)
+        states = tracker.update(observations(draw(truth)), SHAPE)
+        truth_frames.append([_Truth(i, c) for i, c in enumerate(truth)])
+        pred_frames.append(states)
+        assert len(states) == 2
+        assert all(s.status is not WireStatus.LOST for s in states)
+    return truth_frames, pred_frames
+
+
+def test_ids_stable_through_dual_wire_crossing():
+    report = evaluate_sequence(*run_dual(lead=40.0))
+    assert report.id_switches == 0
+    assert report.missed_fraction < 0.05
+    assert report.tip_error_median_px < 2.0
+    assert report.centerline_error_px < 1.0
+    assert report.status_fractions["TRACKING"] > 0.85
+
+
+def test_tips_passing_the_crossing_together_keep_their_ids_afterwards():
+    """The hardest case: both tips inside the crossing for a few frames (ambiguous)."""
+    truth_frames, pred_frames = run_dual(lead=0.0)
+    last = match_frame(truth_frames[-1], pred_frames[-1])
+    first = match_frame(truth_frames[0], pred_frames[0])
+    ids = {truth_frames[0][t].id: pred_frames[0][p].id for t, p in first}
+    assert len(last) == 2
+    assert all(pred_frames[-1][p].id == ids[truth_frames[-1][t].id] for t, p in last)
+
+
+class _Truth:
+    def __init__(self, wid, line):
+        self.id, self.centerline, self.tip = wid, line, line[-1]
+
+
+def test_predicted_then_lost_then_dropped_and_covariance_grows():
+    cfg = TrackerConfig(max_predicted_frames=3, max_missed_frames=6)
+    tracker = Tracker(cfg)
+    for k in range(5):
+        states = tracker.update([obs_from_points(straight(0, 100, 80 + 3 * k, 100))], SHAPE)
+    assert states[0].status is WireStatus.TRACKING
+    wid = states[0].id
+    traces = [np.trace(states[0].tip_covariance)]
+    for k in range(1, 4):
+        (s,) = tracker.update([], SHAPE)
+        assert s.status is WireStatus.PREDICTED and s.id == wid
+        assert s.frames_since_measured == k
+        assert s.tip[0] == pytest.approx(92 + 3 * k, abs=1.0)  # coasting at ~3 px/frame
+        assert len(s.centerline) == 0
+        traces.append(np.trace(s.tip_covariance))
+    assert np.all(np.diff(traces) > 0)
+    for _ in range(3):
+        (s,) = tracker.update([], SHAPE)
+        assert s.status is WireStatus.LOST
+        assert s.tip is None and s.tip_angle is None and s.tip_covariance is None
+        assert s.confidence == 0.0
+    assert tracker.update([], SHAPE) == []  # dropped after max_missed_frames
+
+
+def test_lost_wire_seen_again_keeps_its_id():
+    tracker = Tracker(TrackerConfig(max_predicted_frames=2, max_missed_frames=10))
+    line = straight(0, 100, 120, 100)
+    (first,) = tracker.update([obs_from_points(line)], SHAPE)
+    for _ in range(5):
+        tracker.update([], SHAPE)
+    (again,) = tracker.update([obs_from_points(line + [0, 3])], SHAPE)
+    assert again.id == first.id and again.status is WireStatus.TRACKING
+
+
+def test_new_wire_far_away_gets_a_new_id_and_fragments_none():
+    tracker = Tracker()
+    (a,) = tracker.update([obs_from_points(straight(0, 50, 120, 50))], SHAPE)
+    states = tracker.update([obs_from_points(straight(0, 50, 123, 50)),
+                             obs_from_points(straight(0, 200, 100, 200)),
+                             obs_from_points(straight(150, 150, 160, 150))], SHAPE)
+    assert [s.id for s in states] == [a.id, a.id + 1]
+    assert np.allclose(states[1].tip, [100, 200], atol=1e-6)
+
+
+def test_at_most_max_wires_tracks():
+    tracker = Tracker(TrackerConfig(max_wires=1))
+    states = tracker.update([obs_from_points(straight(0, 50, 120, 50)),
+                             obs_from_points(straight(0, 200, 100, 200))], SHAPE)
+    assert len(states) == 1 and states[0].length_px > 110  # the longer one
+
+
+def test_tip_end_kept_when_observation_arrives_reversed():
+    """Neither end at the border: the tracker's history decides, not the arrival order."""
+    tracker = Tracker()
+    line = straight(40, 128, 160, 128)
+    tracker.update([obs_from_points(line)], SHAPE)
+    for k in range(1, 6):
+        moved = straight(40, 128, 160 + 2 * k, 128)
+        (s,) = tracker.update([obs_from_points(moved[::-1].copy())], SHAPE)
+        assert s.tip[0] == pytest.approx(160 + 2 * k, abs=1.5)
+        assert abs(s.tip_angle) < 0.1
+
+
+def test_tip_end_flips_only_on_sustained_evidence():
+    """Started on the wrong end; the proximal end then stays still while the tip advances."""
+    cfg = TrackerConfig(flip_frames=3, motion_flip=True)
+    tracker = Tracker(cfg)
+    (s,) = tracker.update([obs_from_points(straight(150, 128, 60, 128))], SHAPE)
+    assert s.tip[0] == pytest.approx(60)  # wrong end believed at first
+    tips = []
+    for k in range(1, 7):
+        (s,) = tracker.update([obs_from_points(straight(60, 128, 150 + 3 * k, 128))], SHAPE)
+        tips.append(s.tip[0])
+    assert tips[0] == pytest.approx(60, abs=1.0)  # one frame of evidence is not enough
+    assert tips[-1] == pytest.approx(168, abs=1.5)  # flipped to the advancing end
+    assert sum(abs(b - a) > 50 for a, b in zip(tips, tips[1:])) == 1  # flipped exactly once
+
+
+def test_no_motion_flip_by_default():
+    """A proximal end sliding (as through the collimator edge) does not flip by default."""
+    tracker = Tracker()
+    tracker.update([obs_from_points(straight(150, 128, 60, 128))], SHAPE)
+    for k in range(1, 7):
+        (s,) = tracker.update([obs_from_points(straight(60, 128, 150 + 3 * k, 128))], SHAPE)
+        assert s.tip[0] == pytest.approx(60, abs=1.0)
+
+
+def test_border_evidence_flips_a_tip_stuck_on_the_border():
+    tracker = Tracker(TrackerConfig(flip_frames=2))
+    # First frame: both ends far from the border, arbitrary order (tip believed at x=200).
+    tracker.update([obs_from_points(straight(100, 128, 200, 128))], SHAPE)
+    for k in range(1, 8):  # the wire grows until it visibly enters from the right border
+        right = min(200 + 20 * k, 255)
+        (s,) = tracker.update([obs_from_points(straight(100 - 2 * k, 128, right, 128))], SHAPE)
+    assert s.tip[0] < 100
+
+
+def test_reset_forgets_tracks():
+    tracker = Tracker()
+    tracker.update([obs_from_points(straight(0, 50, 120, 50))], SHAPE)
+    tracker.reset()
+    (s,) = tracker.update([obs_from_points(straight(0, 200, 120, 200))], SHAPE)
+    assert s.id == 0 and s.status is WireStatus.TRACKING
+
+
+def test_kalman_learns_constant_velocity():
+    kf = TipKalman(np.array([10.0, 20.0]), TrackerConfig())
+    for k in range(1, 30):
+        kf.predict()
+        kf.update(np.array([10.0 + 2.0 * k, 20.0 - 1.0 * k]))
+    assert np.allclose(kf.velocity, [2.0, -1.0], atol=0.05)
+    before = np.trace(kf.position_covariance)
+    kf.predict()
+    assert np.trace(kf.position_covariance) > before
+
+
+def test_metrics_count_id_switches_and_errors():
+    assert id_switches({0: [3, 3, 4, 4, 3], 1: [5]}) == 2
+
+    class W:
+        def __init__(self, wid, tip):
+            self.id, self.tip = wid, np.asarray(tip, float)
+            self.centerline = np.zeros((0, 2))
+            self.status = WireStatus.TRACKING
+
+    truth = [[_Truth(0, straight(0, 10, 50, 10))], [_Truth(0, straight(0, 10, 60, 10))]]
+    pred = [[W(7, [53, 10])], [W(8, [60, 14])]]
+    report = evaluate_sequence(truth, pred, pixel_spacing_mm=0.2)
+    assert report.id_switches == 1
+    assert report.tip_error_median_px == pytest.approx(3.5)
+    assert report.tip_error_median_mm == pytest.approx(0.7)
+    assert report.status_fractions["TRACKING"] == 1.0
+    assert match_frame(truth[0], [W(1, [200, 200])]) == []  # outside the gate
+
+
+def test_tracking_ground_truth_masks_of_a_simulated_dual_sequence():
+    """Tracker on the simulator's own masks: the upper bound the model can reach."""
+    simulator = pytest.importorskip("franet_core.simulator")
+    sim = simulator.Simulator(simulator.SimConfig(size=256, kind="dual"), seed=7)
+    frames = sim.sequence(24)
+    tracker = Tracker()
+    predicted = []
+    for f in frames:
+        obs = [observe(c, f.mask.shape) for c in extract_centerlines(f.mask)]
+        predicted.append(tracker.update(obs, f.mask.shape))
+    report = evaluate_sequence([f.wires for f in frames], predicted)
+    assert report.id_switches == 0
+    assert report.tip_error_median_px < 2.0
+    assert report.missed_fraction < 0.1
