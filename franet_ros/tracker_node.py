@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""``tracker_node``: a ROS 2 lifecycle node that tracks guidewires in X-ray images.
+
+The only module of franet that imports rclpy. Every decision lives in plain, tested code:
+parameters in :mod:`franet_ros.params`, admission (drop while busy, rate cap) in
+:mod:`franet_ros.frame_gate`, message conversion in :mod:`franet_ros.conversions`, and the
+per-frame path (Image -> array -> FramePipeline -> messages) in
+:class:`franet_ros.processor.FrameProcessor`, which ``franet replay`` shares.
+
+Lifecycle: configure reads the parameters, loads the model and warms it up, and creates the
+(lifecycle) publishers and the diagnostics timer; activate subscribes to ``image`` and
+enables the publishers; deactivate unsubscribes; cleanup and shutdown release the model and
+the GPU memory. ``autostart:=true`` configures and activates at start-up.
+
+Topics (relative, so a namespace or remap applies): sub ``image`` (sensor_msgs/Image);
+pub ``mask`` (mono8 0/255), ``overlay`` (bgr8, optional), ``tip_pose``
+(geometry_msgs/PoseStamped, px), ``centerline`` (nav_msgs/Path, px), ``guidewires``
+(franet_ros/GuidewireArray), and ``/diagnostics`` (diagnostic_msgs/DiagnosticArray).
+"""
+from __future__ import annotations
+
+import array
+import gc
+import time
+from typing import Any
+
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Vector3
+from nav_msgs.msg import Path
+import numpy as np
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                ParameterType, SetParametersResult)
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_system_default,
+                       QoSProfile, ReliabilityPolicy)
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from franet_ros import conversions as conv
+from franet_ros import params
+from franet_ros.frame_gate import Admission, diagnostic_status, FrameGate
+from franet_ros.msg import Guidewire, GuidewireArray
+from franet_ros.processor import FrameOutputs, FrameProcessor
+
+#: Message classes of this ROS installation, for the framework-free conversions.
+KIT = conv.MessageKit(
+    types={conv.IMAGE: Image, conv.HEADER: Header, conv.TIME: Time, conv.POINT: Point,
+           conv.QUATERNION: Quaternion, conv.POSE: Pose, conv.POSE_STAMPED: PoseStamped,
+           conv.VECTOR3: Vector3, conv.PATH: Path, conv.DIAGNOSTIC_ARRAY: DiagnosticArray,
+           conv.DIAGNOSTIC_STATUS: DiagnosticStatus, conv.KEY_VALUE: KeyValue,
+           conv.GUIDEWIRE: Guidewire, conv.GUIDEWIRE_ARRAY: GuidewireArray},
+    byte_array=lambda data: array.array("B", data))
+
+_PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+                    float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+#: Side of the blank square frames used to warm the model up when input_size is 0, px.
+WARMUP_SIZE = 512
+#: Minimum interval between two "bad frame" warnings in the log, s.
+WARN_THROTTLE_S = 5.0
+
+
+def descriptor(param: params.Param) -> ParameterDescriptor:
+    """Build the ParameterDescriptor (type, description, range, choices) of an entry."""
+    desc = ParameterDescriptor(name=param.name, type=_PARAMETER_TYPES[param.kind],
+                               description=param.description)
+    if param.limits is not None and param.kind is int:
+        desc.integer_range = [IntegerRange(from_value=int(param.limits[0]),
+                                           to_value=int(param.limits[1]), step=param.step)]
+    elif param.limits is not None and param.kind is float:
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float(param.limits[0]), to_value=float(param.limits[1]), step=0.0)]
+    if param.choices:
+        desc.additional_constraints = "one of: " + ", ".join(param.choices)
+    return desc
+
+
+class TrackerNode(Node):
+    """Lifecycle node wrapping :class:`franet_core.pipeline.FramePipeline`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Declare every parameter of :data:`franet_ros.params.PARAMETERS` (validated)."""
+        super().__init__("tracker_node", **kwargs)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        for param in params.PARAMETERS:
+            self.declare_parameter(param.name, param.default, descriptor(param))
+        self._settings: params.NodeSettings | None = None
+        self._processor: FrameProcessor | None = None
+        self._gate: FrameGate | None = None
+        self._device = "none"
+        self._publishers: dict[str, Publisher] = {}
+        self._diagnostics_pub = None
+        self._diagnostics_timer = None
+        self._subscription = None
+        self._active = False
+        self._image_group = ReentrantCallbackGroup()
+        self._timer_group = MutuallyExclusiveCallbackGroup()
+
+    # ------------------------------------------------------------------ parameters
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Refuse bad values with the reason; new values take effect at the next configure."""
+        reasons = params.validate({p.name: p.value for p in parameters
+                                   if p.name in params.BY_NAME})
+        return SetParametersResult(successful=not reasons, reason="; ".join(reasons))
+
+    def _read_settings(self) -> params.NodeSettings:
+        return params.NodeSettings.from_values(
+            {p.name: self.get_parameter(p.name).value for p in params.PARAMETERS})
+
+    # ------------------------------------------------------------------- lifecycle
+
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        """Read parameters, load and warm up the model, create publishers and diagnostics."""
+        try:
+            settings = self._read_settings()
+            pipeline = self._load_pipeline(settings)
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            self._release_model()
+            return TransitionCallbackReturn.FAILURE
+        self._settings = settings
+        self._processor = FrameProcessor(pipeline, KIT,
+                                         max_pixels=int(settings["max_image_pixels"]),
+                                         overlay=bool(settings["publish_overlay"]))
+        self._gate = FrameGate(max_rate_hz=float(settings["max_rate_hz"]))
+        topics = {"mask": Image, "tip_pose": PoseStamped, "centerline": Path,
+                  "guidewires": GuidewireArray}
+        if settings["publish_overlay"]:
+            topics["overlay"] = Image
+        self._publishers = {name: self.create_lifecycle_publisher(msg_type, name, 10)
+                            for name, msg_type in topics.items()}
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics",
+                                                      qos_profile_system_default)
+        self._diagnostics_timer = self.create_timer(
+            float(settings["diagnostics_period_s"]), self._publish_diagnostics,
+            callback_group=self._timer_group)
+        self.get_logger().info(f"configured: model {pipeline.meta.get('model', '?')} on "
+                               f"{self._device} ({settings['backend']})")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        """Subscribe to ``image`` and enable the lifecycle publishers."""
+        reliability = (ReliabilityPolicy.RELIABLE
+                       if self._settings["qos_reliability"] == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability,
+                         durability=DurabilityPolicy.VOLATILE)
+        self._subscription = self.create_subscription(
+            Image, "image", self._on_image, qos, callback_group=self._image_group)
+        self._active = True
+        self.get_logger().info(f"active: listening on {self._subscription.topic_name}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        """Stop listening; the model stays loaded for a fast re-activation."""
+        self._active = False
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        """Destroy publishers and timer, free the model and the GPU memory."""
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        """Release everything, whatever the state."""
+        self._active = False
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: State) -> TransitionCallbackReturn:
+        """Release everything and go back to unconfigured."""
+        self.get_logger().error(f"error while in state {state.label}; releasing resources")
+        return self.on_shutdown(state)
+
+    def autostart(self) -> bool:
+        """Configure then activate; True when the node ends up active."""
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            self.get_logger().error("autostart: configure failed")
+            return False
+        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            self.get_logger().error("autostart: activate failed")
+            return False
+        return True
+
+    def _load_pipeline(self, settings: params.NodeSettings) -> Any:
+        """Build the pipeline from the parameters, check it against ``model``, warm it up."""
+        from franet_core.pipeline import FramePipeline
+
+        pipeline = FramePipeline.from_weights(settings.weights, backend=settings["backend"],
+                                              device=settings["device"],
+                                              config=settings.pipeline_config())
+        expected, actual = settings["model"], pipeline.meta.get("model")
+        if expected and actual != expected:
+            raise ValueError(f"weights {settings.weights or '(shipped)'} are for model "
+                             f"{actual!r}, but parameter model is {expected!r}")
+        self._device = str(getattr(pipeline.segmenter, "device", settings["device"]))
+        if settings["device"] == "cuda" and not self._device.startswith("cuda"):
+            self.get_logger().warning("device cuda is not available here; running on the "
+                                      f"{self._device} instead (slower)")
+        side = int(settings["input_size"]) or WARMUP_SIZE
+        for _ in range(int(settings["warmup_frames"])):
+            pipeline.process(np.zeros((side, side), np.float32))
+        pipeline.reset()
+        return pipeline
+
+    def _teardown(self) -> None:
+        for publisher in self._publishers.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._publishers = {}
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
+        if self._diagnostics_pub is not None:
+            self.destroy_publisher(self._diagnostics_pub)
+            self._diagnostics_pub = None
+        self._release_model()
+
+    def _release_model(self) -> None:
+        self._processor = None
+        self._gate = None
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _on_image(self, msg: Image) -> None:
+        """Image -> array -> FramePipeline -> messages; drops the frame while busy."""
+        received = time.perf_counter()
+        gate, processor = self._gate, self._processor
+        if not self._active or gate is None or processor is None:
+            return
+        if gate.admit() is not Admission.ACCEPTED:
+            return
+        try:
+            outputs = processor(msg, received)
+        except ValueError as exc:  # bad input: skip the frame, count it, keep running
+            gate.done(error=str(exc))
+            self.get_logger().warning(f"frame skipped: {exc}",
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        except Exception as exc:  # e.g. CUDA out of memory: report, keep the node alive
+            gate.done(error=f"{type(exc).__name__}: {exc}")
+            self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}",
+                                    throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        gate.done(latency_ms=outputs.latency_ms)
+        self._publish(outputs)
+
+    def _publish(self, outputs: FrameOutputs) -> None:
+        pubs = self._publishers
+        pubs["mask"].publish(outputs.mask)
+        pubs["centerline"].publish(outputs.centerline)
+        pubs["guidewires"].publish(outputs.guidewires)
+        if outputs.tip_pose is not None:
+            pubs["tip_pose"].publish(outputs.tip_pose)
+        if outputs.overlay is not None and "overlay" in pubs:
+            pubs["overlay"].publish(outputs.overlay)
+
+    def _publish_diagnostics(self) -> None:
+        gate, pub = self._gate, self._diagnostics_pub
+        if gate is None or pub is None:
+            return
+        level, message, values = diagnostic_status(
+            gate.snapshot(), active=self._active, device=self._device,
+            backend=str(self._settings["backend"]))
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id="")
+        pub.publish(conv.diagnostic_array(
+            KIT, header, name=f"{self.get_fully_qualified_name()}: guidewire tracking",
+            hardware_id=self._device, level=level, message=message, values=values))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the node in a multi-threaded executor (image callbacks may overlap and drop)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = TrackerNode()
+        if node.get_parameter("autostart").value:
+            node.autostart()
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
