@@ -169,6 +169,25 @@ def test_attention_gate_coefficients_and_output() -> None:
     torch.testing.assert_close(out, x * ref)
 
 
+def test_odd_batch_backward_of_a_narrow_channels_last_model() -> None:
+    """Regression: a strided 1x1 channels-last W_x crashed torch's CPU backward (batch 3, 8 ch).
+
+    The narrow float32 NHWC model must train at an odd batch, with the gradients of a float64
+    NCHW copy (compared as one vector: BN over 3 samples makes single tiny entries noisy)."""
+    torch.manual_seed(0)
+    narrow = {"width_mult": 0.25, "t": 1, "bottleneck_channels": 16,
+              "decoder_channels": [8, 8, 8, 8, 8]}
+    model = build_model("franet", **narrow).train()
+    ref = build_model("franet", **narrow).train().double()
+    ref.to(memory_format=torch.contiguous_format).load_state_dict(model.state_dict())
+    x = torch.rand(3, 1, 64, 64)
+    model(x).mean().backward()
+    ref(x.double()).mean().backward()
+    got = torch.cat([p.grad.double().ravel() for p in model.parameters()])
+    want = torch.cat([p.grad.ravel() for p in ref.parameters()])
+    assert (got - want).norm() < 1e-2 * want.norm()
+
+
 def test_recurrent_conv_follows_the_equation() -> None:
     torch.manual_seed(0)
     layer = RecurrentConv(4, t=3).eval()

@@ -211,19 +211,26 @@ class AttentionGate(nn.Module):
     σ1 = ReLU and σ2 = sigmoid. The coefficients α ∈ [0, 1], one per pixel, are resampled
     back to x's resolution bilinearly. ``forward(..., return_alpha=True)`` also returns α
     (N, 1, H, W) for inspection and tests.
+
+    The stride of ``W_x`` is applied as ``x[..., ::s, ::s]`` before a stride-1 convolution,
+    which is the same operation: PyTorch's CPU backward of a strided 1x1 channels-last
+    convolution with fewer than 16 channels and an odd batch crashes the process (seen with
+    torch 2.13.0; test_models.py keeps the reproducer).
     """
 
     def __init__(self, x_channels: int, g_channels: int, inter_channels: int,
                  stride: int = 2) -> None:
         super().__init__()
-        self.w_x = nn.Conv2d(x_channels, inter_channels, 1, stride=stride, bias=False)
+        self.stride = stride
+        self.w_x = nn.Conv2d(x_channels, inter_channels, 1, bias=False)
         self.w_g = nn.Conv2d(g_channels, inter_channels, 1, bias=True)  # bias = b_g
         self.psi = nn.Conv2d(inter_channels, 1, 1, bias=True)  # bias = b_ψ
 
     def forward(self, x: Tensor, g: Tensor,
                 return_alpha: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Return the gated skip ``x·α`` (same shape as ``x``), and α if asked."""
-        q = F.relu(self.w_x(x) + self.w_g(g))  # σ1(W_xᵀ x + W_gᵀ g + b_g)
+        x_down = x[:, :, ::self.stride, ::self.stride]
+        q = F.relu(self.w_x(x_down) + self.w_g(g))  # σ1(W_xᵀ x + W_gᵀ g + b_g)
         alpha = torch.sigmoid(self.psi(q))  # σ2(ψᵀ q + b_ψ)
         alpha = F.interpolate(alpha, size=x.shape[2:], mode="bilinear", align_corners=False)
         out = x * alpha
