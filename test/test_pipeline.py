@@ -171,12 +171,12 @@ def test_overlay_draws_tips_but_never_a_lost_one():
     image = np.full((128, 128), 40, np.uint8)
     mask = np.zeros((128, 128), np.uint8)
     mask[60:64, 10:50] = 1
-    wires = [_state(0, WireStatus.TRACKING, (40.0, 50.0)),
+    wires = [_state(0, WireStatus.TRACKING, (100.0, 70.0)),
              _state(1, WireStatus.PREDICTED, (90.0, 90.0)),
              _state(2, WireStatus.LOST, (20.0, 110.0))]
     out = draw_result(image, FrameResult(0, mask, mask.astype(np.float32), wires))
     assert out.shape == (128, 128, 3) and out.dtype == np.uint8
-    assert np.abs(out[50, 40].astype(int) - id_colour(0)).max() < 10  # filled tip dot
+    assert np.abs(out[70, 100].astype(int) - id_colour(0)).max() < 10  # filled tip dot
     assert out[62, 30, 1] > out[62, 30, 0]  # mask tinted green
     assert not np.array_equal(out[90, 90], id_colour(1))  # predicted: hollow circle
     assert np.abs(out[85:96, 84:97].astype(int) - 40).max() > 60  # but something is drawn
