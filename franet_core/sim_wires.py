@@ -167,16 +167,16 @@ def _chord_pixel_average(d: np.ndarray, r: float) -> np.ndarray:
     return prim(d + 0.5) - prim(d - 0.5)
 
 
-def render_curve(att: np.ndarray, mask: np.ndarray | None, points: np.ndarray, radius: float,
-                 mu: np.ndarray | float) -> None:
-    """Add one cylinder-profile curve into ``att`` (in place) and optionally mark ``mask``.
+def render_curve(att: np.ndarray | None, mask: np.ndarray | None, points: np.ndarray,
+                 radius: float, mu: np.ndarray | float) -> None:
+    """Add one cylinder-profile curve into ``att`` (in place) and/or mark ``mask``.
 
     points: (K, 2) x, y px, any spacing. mu: attenuation per px of chord, a scalar or one
     value per point (e.g. a denser tip). Work is confined to the curve's bounding box and a
     band around it; distances are to a :data:`STEP_FINE` resampling of the polyline.
     The mask marks pixel centres within ``max(radius, MIN_MASK_RADIUS)`` of the curve.
     """
-    h, w = att.shape
+    h, w = (att if att is not None else mask).shape
     if len(points) == 0:
         return
     mu_arr = np.broadcast_to(np.asarray(mu, float), (len(points),))
@@ -200,7 +200,8 @@ def render_curve(att: np.ndarray, mask: np.ndarray | None, points: np.ndarray, r
     dist, idx = cKDTree(fine).query(np.stack([xs + x0, ys + y0], axis=1).astype(float))
     chord = _chord_pixel_average(dist, radius)
     keep = chord > 0
-    att[ys[keep] + y0, xs[keep] + x0] += (chord[keep] * mu_fine[idx[keep]]).astype(att.dtype)
+    if att is not None:
+        att[ys[keep] + y0, xs[keep] + x0] += (chord[keep] * mu_fine[idx[keep]]).astype(att.dtype)
     if mask is not None:
         on = dist <= r_mask
         mask[ys[on] + y0, xs[on] + x0] = 1

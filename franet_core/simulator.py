@@ -57,6 +57,9 @@ __all__ = ["KINDS", "SimConfig", "SimFrame", "Simulator", "WireTruth"]
 KINDS = ("mono", "dual", "stiff")
 #: Spacing of the published ground-truth centerline, px of arc length.
 TRUTH_STEP = 1.0
+#: Collimator attenuation above which a wire counts as hidden behind the shutters (the
+#: shutters add 1.0-2.2, i.e. the display there is black; 0.5 is inside their soft edge).
+COLLIMATED = 0.5
 
 Range = tuple[float, float]
 
@@ -139,11 +142,16 @@ class WireTruth:
 
 @dataclass
 class SimFrame:
-    """One simulated frame: image float32 (H, W) in [0, 1], mask uint8 (H, W) in {0, 1}."""
+    """One simulated frame: image float32 (H, W) in [0, 1], mask uint8 (H, W) in {0, 1}.
+
+    ``open_field`` (bool (H, W), or None) is where the collimator shutters do not hide the
+    scene; a wire's proximal truth end lies on the image border or on this field's edge.
+    """
 
     image: np.ndarray
     mask: np.ndarray
     wires: list[WireTruth] = field(default_factory=list)
+    open_field: np.ndarray | None = None
 
 
 @dataclass
@@ -250,6 +258,25 @@ class _Scene:
 def _noise_bank(size: int) -> np.ndarray:
     """Fixed (2·size, 2·size) float32 standard normals (same in every process: seed 0)."""
     return np.random.default_rng(0).standard_normal((2 * size, 2 * size), dtype=np.float32)
+
+
+def _visible_run(line: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """The last contiguous run of ``line`` (K, 2 px, proximal -> tip) outside the shutters.
+
+    A point is visible where the collimator attenuation ``fixed`` at its nearest pixel is at
+    most :data:`COLLIMATED`. Where the physical tip itself is hidden, the run ends where the
+    wire disappears behind the shutter (what an annotator would mark). A wire hidden
+    entirely keeps its last point, so every truth has at least one point.
+    """
+    h, w = fixed.shape
+    ix = np.clip(np.rint(line[:, 0]).astype(int), 0, w - 1)
+    iy = np.clip(np.rint(line[:, 1]).astype(int), 0, h - 1)
+    visible = fixed[iy, ix] <= COLLIMATED
+    if not visible.any():
+        return line[-1:].copy()
+    end = len(visible) - int(np.argmax(visible[::-1]))  # one past the last visible point
+    start = end - int(np.argmin(visible[:end][::-1])) if not visible[:end].all() else 0
+    return line[start:end].copy()
 
 
 def _noise(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -457,8 +484,11 @@ class Simulator:
             from_tip = from_tip[-1] - from_tip
             tip_w = np.clip((w.tip_len - from_tip) / 2.0 + 0.5, 0.0, 1.0)
             mu = w.mu * (1.0 + (w.tip_factor - 1.0) * tip_w)
-            sim_wires.render_curve(att, mask, pts, w.radius, mu)
-            line = sim_wires.resample(pts, TRUTH_STEP)
+            sim_wires.render_curve(att, None, pts, w.radius, mu)
+            # Truth is what an annotator can see: the wire run that ends nearest the tip
+            # outside the collimator shutters (behind them the display is black).
+            line = _visible_run(sim_wires.resample(pts, TRUTH_STEP), sc.fixed)
+            sim_wires.render_curve(None, mask, line, w.radius, 1.0)
             truths.append(WireTruth(w.id, line, line[-1].copy(), float(w.radius)))
 
         if sc.window is None:  # automatic brightness/contrast from the noise-free signal
@@ -477,4 +507,4 @@ class Simulator:
             img = img + sc.sharpen * (img - cv2.GaussianBlur(img, (0, 0), 3.0 * size / 512))
         levels = cv2.convertScaleAbs(np.maximum(img, 0.0), alpha=255.0)  # saturates at 255
         img = cv2.LUT(levels, sc.lut).astype(np.float32) * (1.0 / 255.0)
-        return SimFrame(image=img, mask=mask, wires=truths)
+        return SimFrame(image=img, mask=mask, wires=truths, open_field=sc.fixed <= COLLIMATED)
