@@ -61,8 +61,8 @@ from franet_core import checkpoint, config as config_io
 from franet_core.metrics import MetricAccumulator
 from franet_core.simulator import SimConfig
 
-__all__ = ["PlateauState", "TrainConfig", "epoch_indices", "evaluate", "reduce_on_plateau",
-           "train"]
+__all__ = ["OPTIMIZERS", "PlateauState", "TrainConfig", "build_optimizer", "epoch_indices",
+           "evaluate", "reduce_on_plateau", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +77,26 @@ class TrainConfig:
     without ``data`` and the folders only with it; set e.g. 0.5 to mix them. Validation uses
     ``val_data`` when given, else ``val_frames`` full simulated frames from ``val_seed``.
     ``crop`` (px, multiple of 32) is the side of the random training crops; None trains on
-    whole frames. ``backgrounds`` is a
-    folder of real X-ray images composited behind simulated wires with probability
-    ``sim.background_prob``; every ``background_holdout``-th of them (sorted by name) is
+    whole frames. ``wire_crop_prob`` of the crops are centred near a wire pixel, the rest
+    placed uniformly; keep it low and crops large, or the wire fraction the loss sees rises
+    far above a full frame's and alpha = 100 floods the background (franet_core.datasets).
+    ``backgrounds`` is a folder of real X-ray images composited behind simulated wires with
+    probability ``sim.background_prob``; every ``background_holdout``-th of them (sorted by name) is
     used for validation only (0: all for both).
     ``steps_per_epoch`` optimiser steps of ``batch_size`` samples (global, over all ranks)
     make one epoch; validation, learning-rate update and checkpoints happen once per epoch.
     ``loss_config`` holds keyword arguments of ``franet_core.losses.build_loss``; empty means
     the loss's own defaults (augmented focal: alpha 100, gamma 2.5, as in the paper).
+    ``optimizer`` is ``sgd`` (the paper: momentum ``momentum``, L2 ``weight_decay``) or
+    ``adamw`` (betas (0.9, 0.999), decoupled ``weight_decay``), which reaches a given F1 in
+    far fewer steps on a CPU budget; the paper's tables use SGD.
     """
 
     model: str = "franet"
     model_config: dict[str, Any] = field(default_factory=dict)
     loss: str = "augmented_focal"
     loss_config: dict[str, Any] = field(default_factory=dict)
+    optimizer: str = "sgd"
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -101,6 +107,7 @@ class TrainConfig:
     epochs: int = 50
     steps_per_epoch: int = 100
     crop: int | None = 256
+    wire_crop_prob: float = 0.25
     sim: SimConfig = SimConfig()
     sim_fraction: float | None = None
     backgrounds: str | None = None
@@ -134,6 +141,10 @@ class TrainConfig:
             raise ValueError("no training data: give data folders or a sim_fraction > 0")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not 0.0 <= self.wire_crop_prob <= 1.0:
+            raise ValueError(f"wire_crop_prob must be in [0, 1], got {self.wire_crop_prob}")
 
     @property
     def share_sim(self) -> float:
@@ -146,6 +157,18 @@ class TrainConfig:
     def uses_sim(self) -> bool:
         """Whether any training sample comes from the simulator."""
         return self.share_sim > 0.0 or not self.data
+
+
+#: Optimisers ``TrainConfig.optimizer`` accepts.
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def build_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimiser named by ``cfg.optimizer`` at ``cfg.lr`` (see TrainConfig)."""
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay)
 
 
 # ----------------------------------------------------------------------------- learning rate
@@ -244,8 +267,9 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, int, list[Any], Dataset]:
     if cfg.uses_sim:
         n_sim = cfg.epochs * cfg.steps_per_epoch * cfg.batch_size
         parts.append(SyntheticDataset(cfg.sim, cfg.train_seed, n_sim, crop=cfg.crop,
-                                      backgrounds=train_bg))
-    folders = [FolderDataset(p, crop=cfg.crop, augment=True, seed=cfg.seed) for p in cfg.data]
+                                      backgrounds=train_bg, wire_crop_prob=cfg.wire_crop_prob))
+    folders = [FolderDataset(p, crop=cfg.crop, augment=True, seed=cfg.seed,
+                             wire_crop_prob=cfg.wire_crop_prob) for p in cfg.data]
     parts += folders
     if cfg.val_data:
         val: Dataset = torch.utils.data.ConcatDataset(
@@ -435,8 +459,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
     if cfg.backbone_weights and not resume:
         report = load_backbone_weights(model, cfg.backbone_weights)
         log.info("backbone weights from %s: %s", cfg.backbone_weights, report.summary())
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(cfg, model.parameters())
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     loss_fn = build_loss(cfg.loss, **cfg.loss_config)
 
