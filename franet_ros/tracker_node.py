@@ -106,7 +106,9 @@ class TrackerNode(Node):
         self._processor: FrameProcessor | None = None
         self._gate: FrameGate | None = None
         self._device = "none"
-        self._publishers: dict[str, Publisher] = {}
+        # Not ``_publishers``: rclpy's Node keeps its own list under that name (and
+        # ``_subscriptions``, ``_timers``, ...); see test_ros_package.py.
+        self._outputs: dict[str, Publisher] = {}
         self._diagnostics_pub = None
         self._diagnostics_timer = None
         self._subscription = None
@@ -133,8 +135,8 @@ class TrackerNode(Node):
         try:
             settings = self._read_settings()
             pipeline = self._load_pipeline(settings)
-        except (ValueError, FileNotFoundError, RuntimeError) as exc:
-            self.get_logger().error(f"configure failed: {exc}")
+        except Exception as exc:  # rclpy turns an escaping exception into ERROR, unlogged
+            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
             self._release_model()
             return TransitionCallbackReturn.FAILURE
         self._settings = settings
@@ -146,8 +148,8 @@ class TrackerNode(Node):
                   "guidewires": GuidewireArray}
         if settings["publish_overlay"]:
             topics["overlay"] = Image
-        self._publishers = {name: self.create_lifecycle_publisher(msg_type, name, 10)
-                            for name, msg_type in topics.items()}
+        self._outputs = {name: self.create_lifecycle_publisher(msg_type, name, 10)
+                         for name, msg_type in topics.items()}
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics",
                                                       qos_profile_system_default)
         self._diagnostics_timer = self.create_timer(
@@ -229,9 +231,9 @@ class TrackerNode(Node):
         return pipeline
 
     def _teardown(self) -> None:
-        for publisher in self._publishers.values():
+        outputs, self._outputs = self._outputs, {}
+        for publisher in outputs.values():
             self.destroy_lifecycle_publisher(publisher)
-        self._publishers = {}
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = None
@@ -254,8 +256,8 @@ class TrackerNode(Node):
     def _on_image(self, msg: Image) -> None:
         """Image -> array -> FramePipeline -> messages; drops the frame while busy."""
         received = time.perf_counter()
-        gate, processor = self._gate, self._processor
-        if not self._active or gate is None or processor is None:
+        gate, processor, pubs = self._gate, self._processor, self._outputs
+        if not self._active or gate is None or processor is None or not pubs:
             return
         if gate.admit() is not Admission.ACCEPTED:
             return
@@ -272,10 +274,15 @@ class TrackerNode(Node):
                                     throttle_duration_sec=WARN_THROTTLE_S)
             return
         gate.done(latency_ms=outputs.latency_ms)
-        self._publish(outputs)
+        try:
+            self._publish(pubs, outputs)
+        except Exception as exc:  # publishers destroyed by a concurrent cleanup/shutdown
+            # An exception escaping a callback would stop MultiThreadedExecutor.spin().
+            self.get_logger().warning(f"results not published: {type(exc).__name__}: {exc}",
+                                      throttle_duration_sec=WARN_THROTTLE_S)
 
-    def _publish(self, outputs: FrameOutputs) -> None:
-        pubs = self._publishers
+    @staticmethod
+    def _publish(pubs: dict[str, Publisher], outputs: FrameOutputs) -> None:
         pubs["mask"].publish(outputs.mask)
         pubs["centerline"].publish(outputs.centerline)
         pubs["guidewires"].publish(outputs.guidewires)
@@ -292,9 +299,14 @@ class TrackerNode(Node):
             gate.snapshot(), active=self._active, device=self._device,
             backend=str(self._settings["backend"]))
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id="")
-        pub.publish(conv.diagnostic_array(
+        msg = conv.diagnostic_array(
             KIT, header, name=f"{self.get_fully_qualified_name()}: guidewire tracking",
-            hardware_id=self._device, level=level, message=message, values=values))
+            hardware_id=self._device, level=level, message=message, values=values)
+        try:
+            pub.publish(msg)
+        except Exception as exc:  # destroyed by a concurrent cleanup (other callback group)
+            self.get_logger().warning(f"diagnostics not published: {exc}",
+                                      throttle_duration_sec=WARN_THROTTLE_S)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -16,9 +16,15 @@
 
 The input bag is a rosbag2 (sqlite3 and MCAP) at 7.5 Hz with mono16 frames of a dark wire
 advancing from the left border, plus a ground-truth mask topic. The output MCAP is read
-back with rosbags' own reader and compared with the drawn wire.
+back with rosbags' own reader and compared with the drawn wire. A second bag comes from
+PRODUCER, a stand-alone script run in its own interpreter (rosbags and numpy only): Jazzy
+format, 15 Hz, little-endian 12-bit mono16 with padded rows, and an unrelated topic.
 """
+import json
 from pathlib import Path
+import subprocess
+import sys
+import textwrap
 
 import cv2
 import numpy as np
@@ -170,3 +176,111 @@ def test_iter_bag_frames_decodes_like_the_node(tmp_path):
     frames = list(franet_bag.iter_bag_frames(bag, "/xray/image"))
     assert [name for name, _ in frames] == [f"{i:06d}" for i in range(FRAMES)]
     np.testing.assert_array_equal(frames[3][1], draw_frame(3)[0])
+
+
+#: A stand-alone bag producer, run as its own process: numpy and rosbags only, no franet.
+#: It writes what franet's own writer above does not: a rosbag2 version 9 (Jazzy) bag from
+#: the Jazzy typestore, 15 Hz, 12-bit detector values in little-endian mono16 rows padded
+#: to a longer ``step`` (padding bytes are garbage), a CameraInfo topic beside the images,
+#: receive times a few ms after the acquisition stamps, and a 0/1 (not 0/255) mask topic.
+#: It records the true tip of every frame in truth.json.
+PRODUCER = textwrap.dedent("""\
+    import json
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import get_typestore, Stores
+
+    bag, storage, truth_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    H, W, N, PERIOD_NS, PAD = 96, 136, 10, 66_666_667, 8  # 15 Hz, 8 padding bytes per row
+    store = get_typestore(Stores.ROS2_JAZZY)
+    T = store.types
+    Image, CameraInfo = T["sensor_msgs/msg/Image"], T["sensor_msgs/msg/CameraInfo"]
+    Header, Time = T["std_msgs/msg/Header"], T["builtin_interfaces/msg/Time"]
+    Roi = T["sensor_msgs/msg/RegionOfInterest"]
+    rng = np.random.default_rng(11)
+    yy, xx = np.mgrid[0:H, 0:W]
+    centre = 40.0 + 10.0 * np.cos(xx / 20.0)
+    truth = {"frames": []}
+    with Writer(bag, version=9, storage_plugin=StoragePlugin[storage]) as writer:
+        info_c = writer.add_connection("/c_arm/camera_info", CameraInfo.__msgtype__,
+                                       typestore=store)
+        image_c = writer.add_connection("/c_arm/image_raw", Image.__msgtype__, typestore=store)
+        mask_c = writer.add_connection("/c_arm/wire_mask", Image.__msgtype__, typestore=store)
+        for i in range(N):
+            stamp = 1_712_345_678_000_000_000 + i * PERIOD_NS
+            received = stamp + 4_000_000 + int(rng.integers(0, 3_000_000))
+            header = Header(stamp=Time(sec=stamp // 10**9, nanosec=stamp % 10**9),
+                            frame_id="xray_detector")
+            tip_x = 50.0 + 4.0 * i
+            mask = ((np.abs(yy - centre) <= 1.5) & (xx <= tip_x)).astype(np.uint8)
+            image = 3000.0 + 300.0 * xx / W + rng.normal(0.0, 30.0, (H, W))
+            image[mask > 0] = 1100.0
+            rows = np.full((H, W * 2 + PAD), 0xAB, np.uint8)
+            rows[:, :W * 2] = np.clip(image, 0, 4095).astype("<u2").view(np.uint8)
+            info = CameraInfo(header=header, height=H, width=W, distortion_model="plumb_bob",
+                              d=np.zeros(5), k=np.eye(3).reshape(-1),
+                              r=np.eye(3).reshape(-1), p=np.eye(3, 4).reshape(-1),
+                              binning_x=0, binning_y=0,
+                              roi=Roi(x_offset=0, y_offset=0, height=0, width=0,
+                                      do_rectify=False))
+            writer.write(info_c, received, store.serialize_cdr(info, CameraInfo.__msgtype__))
+            msg = Image(header=header, height=H, width=W, encoding="mono16", is_bigendian=0,
+                        step=W * 2 + PAD, data=rows.reshape(-1))
+            writer.write(image_c, received, store.serialize_cdr(msg, Image.__msgtype__))
+            gt = Image(header=header, height=H, width=W, encoding="mono8", is_bigendian=0,
+                       step=W, data=mask.reshape(-1))
+            writer.write(mask_c, received + 1, store.serialize_cdr(gt, Image.__msgtype__))
+            truth["frames"].append({"stamp_ns": stamp, "received_ns": received,
+                                    "tip": [tip_x, 40.0 + 10.0 * np.cos(tip_x / 20.0)]})
+    truth.update(height=H, width=W)
+    truth_path.write_text(json.dumps(truth))
+""")
+
+
+def produce_foreign_bag(tmp_path: Path, storage: str) -> tuple[Path, dict]:
+    """Run PRODUCER in its own interpreter; return the bag and the producer's truth."""
+    script, bag, truth = tmp_path / "make_bag.py", tmp_path / "foreign", tmp_path / "truth.json"
+    script.write_text(PRODUCER, encoding="utf-8")
+    subprocess.run([sys.executable, str(script), str(bag), storage, str(truth)], check=True,
+                   cwd=tmp_path, timeout=300)
+    return bag, json.loads(truth.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("storage", ["SQLITE3", "MCAP"])
+def test_replay_on_a_bag_from_an_independent_producer(tmp_path, storage):
+    """A Jazzy-format bag franet did not write: every frame tracked, stamps kept, tip found."""
+    bag, truth = produce_foreign_bag(tmp_path, storage)
+    frames = truth["frames"]
+    pipeline = FramePipeline(DarkLineSegmenter(), PipelineConfig())
+    report = franet_bag.replay(bag, "/c_arm/image_raw", tmp_path / "out",
+                               gt_topic="/c_arm/wire_mask", pipeline=pipeline)
+    assert (report.frames, report.bad_frames, report.gt_frames) == (len(frames), 0, len(frames))
+    assert report.metrics["overall"]["f1"]["mean"] > 0.9
+
+    out = read_output(tmp_path / "out")
+    arrays = [m for _, m in out["/guidewires"]]
+    # Bag time of each output = receive time of its input; header = the acquisition stamp.
+    assert [t for t, _ in out["/guidewires"]] == [f["received_ns"] for f in frames]
+    assert ([m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in arrays]
+            == [f["stamp_ns"] for f in frames])
+    assert all(m.header.frame_id == "xray_detector" for m in arrays)
+    assert all((m.image_width, m.image_height) == (truth["width"], truth["height"])
+               for m in arrays)
+    masks = [m for _, m in out["/mask"]]
+    assert all((m.width, m.height, m.step) == (truth["width"], truth["height"], truth["width"])
+               for m in masks)
+    tips = {f["stamp_ns"]: f["tip"] for f in frames}
+    poses = [m for _, m in out["/tip_pose"]]
+    assert len(poses) >= len(frames) - 2
+    for pose in poses:
+        tip = tips[pose.header.stamp.sec * 10**9 + pose.header.stamp.nanosec]
+        assert np.hypot(pose.pose.position.x - tip[0], pose.pose.position.y - tip[1]) < 4.0
+    # The frames the node would see are the producer's 12-bit values, padding dropped.
+    decoded = [f for _, f in franet_bag.iter_bag_frames(bag, "/c_arm/image_raw")]
+    assert len(decoded) == len(frames)
+    assert decoded[0].dtype == np.uint16 and decoded[0].shape == (truth["height"],
+                                                                  truth["width"])
+    assert 1000 <= int(decoded[0].min()) and int(decoded[0].max()) <= 4095

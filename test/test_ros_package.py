@@ -249,6 +249,40 @@ def test_node_executable_is_a_python3_script_with_main():
     assert "rclpy.try_shutdown()" in source and "node.destroy_node()" in source
 
 
+#: Instance attributes and properties that rclpy's Node (Humble and Jazzy
+#: rclpy/node.py ``Node.__init__``) and LifecycleNodeMixin (rclpy/lifecycle/node.py) keep
+#: for themselves. A subclass that assigns one of them silently replaces rclpy's state:
+#: ``self._publishers = {}`` makes every later create_publisher() fail with
+#: "'dict' object has no attribute 'append'".
+RCLPY_NODE_ATTRIBUTES = frozenset({
+    "_context", "_parameters", "_publishers", "_subscriptions", "_clients", "_services",
+    "_timers", "_guards", "_default_callback_group", "_parameters_callbacks",
+    "_pre_set_parameters_callbacks", "_on_set_parameters_callbacks",
+    "_post_set_parameters_callbacks", "_rate_group", "_allow_undeclared_parameters",
+    "_parameter_overrides", "_descriptors", "_logger", "_parameter_event_publisher", "_clock",
+    "_time_source", "_parameter_service", "_logger_service", "_type_description_service",
+    "_callbacks", "_managed_entities", "_state_machine", "_service_change_state",
+    "_service_get_state", "_service_get_available_states",
+    "_service_get_available_transitions", "_service_get_transition_graph",
+    "publishers", "subscriptions", "clients", "services", "timers", "guards", "waitables",
+    "executor", "context", "default_callback_group", "handle",
+})
+
+
+def test_node_attributes_do_not_shadow_rclpy_node_state():
+    tree = ast.parse((ROOT / "franet_ros" / "tracker_node.py").read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrackerNode")
+    assigned = {t.attr for n in ast.walk(cls)
+                if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+                for target in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                for t in ast.walk(target)
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+                and t.value.id == "self"}
+    methods = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+    assert "_outputs" in assigned  # the walk does find the node's own attributes
+    assert not (assigned | methods) & RCLPY_NODE_ATTRIBUTES
+
+
 # ------------------------------------------------------------------- import boundaries
 
 
