@@ -35,13 +35,7 @@ TINY = {
 STAGES = {"preprocess", "inference", "postprocess", "centerline", "tracking"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine OpenMP spinning makes 2 threads far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # test/conftest.py
 
 
 def quiet_weights(tmp_path, name: str):

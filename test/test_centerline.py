@@ -20,12 +20,22 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from scipy.spatial.distance import cdist
 
 from franet_core.centerline import (CenterlineConfig, centerline_distance, extract_centerlines,
                                     mean_closest_distance)
 from franet_core.tip import border_distance, observe, orient_polyline, reverse, tip_angle
 
 SHAPE = (256, 256)
+
+
+def closest(a, b):
+    """Independent reference: mean over ``a`` of the distance to the nearest point of ``b``."""
+    return float(cdist(a, b).min(axis=1).mean())
+
+
+def both_ways(a, b):
+    return 0.5 * (closest(a, b) + closest(b, a))
 
 
 def curve(fx, fy, n=3000):
@@ -58,8 +68,8 @@ def test_clean_shapes_have_subpixel_centerline(truth, width):
     lines = extract_centerlines(draw([truth], width=width))
     assert len(lines) == 1
     pts = lines[0].points
-    assert mean_closest_distance(pts, truth) < 1.0
-    assert mean_closest_distance(truth, pts) < 1.0
+    assert closest(pts, truth) < 1.0
+    assert closest(truth, pts) < 1.0
     assert abs(lines[0].length_px - arc_length(truth)) < 6.0
     step = np.linalg.norm(np.diff(pts, axis=0), axis=1)
     assert np.all(np.abs(step - 1.0) < 0.05)  # arc-length resampled at 1 px
@@ -81,9 +91,9 @@ def test_crossing_wires_give_two_polylines(crossing):
     lines = extract_centerlines(draw(crossing))
     assert len(lines) == 2
     for truth in crossing:
-        best = min(lines, key=lambda c: centerline_distance(c.points, truth))
-        assert mean_closest_distance(best.points, truth) < 1.0
-        assert mean_closest_distance(truth, best.points) < 1.0
+        best = min(lines, key=lambda c: both_ways(c.points, truth))
+        assert closest(best.points, truth) < 1.0
+        assert closest(truth, best.points) < 1.0
 
 
 def test_side_by_side_wires_stay_separate():
@@ -92,7 +102,7 @@ def test_side_by_side_wires_stay_separate():
     lines = extract_centerlines(draw([a, b]))
     assert len(lines) == 2
     for truth in (a, b):
-        assert min(centerline_distance(c.points, truth) for c in lines) < 1.0
+        assert min(both_ways(c.points, truth) for c in lines) < 1.0
 
 
 @pytest.mark.parametrize("gaps", [[(100, 110)], [(70, 80), (150, 162)]])
@@ -103,7 +113,7 @@ def test_gaps_along_the_wire_are_bridged(gaps):
     lines = extract_centerlines(mask)
     assert len(lines) == 1
     assert lines[0].length_px > 0.9 * arc_length(S_CURVE)
-    assert mean_closest_distance(lines[0].points, S_CURVE) < 1.0
+    assert closest(lines[0].points, S_CURVE) < 1.0
 
 
 def test_parallel_pieces_offset_sideways_are_not_bridged():
@@ -139,8 +149,8 @@ def test_speckles_around_a_wire_do_not_disturb_it():
     mask |= cv2.dilate((rng.random(SHAPE) < 0.001).astype(np.uint8), np.ones((3, 3)))
     lines = extract_centerlines(mask)
     assert len(lines) == 1
-    assert mean_closest_distance(lines[0].points, S_CURVE) < 1.0
-    assert mean_closest_distance(S_CURVE, lines[0].points) < 1.0
+    assert closest(lines[0].points, S_CURVE) < 1.0
+    assert closest(S_CURVE, lines[0].points) < 1.0
 
 
 def test_confidence_is_mean_probability_along_centerline():
@@ -191,8 +201,8 @@ def test_any_straight_wire_is_found_to_subpixel(x0, y0, angle, length, width):
     truth = curve(lambda t: x0 + (x1 - x0) * t, lambda t: y0 + (y1 - y0) * t)
     lines = extract_centerlines(draw([truth], width=width))
     assert len(lines) == 1
-    assert mean_closest_distance(lines[0].points, truth) < 1.0
-    assert mean_closest_distance(truth, lines[0].points) < 1.0
+    assert closest(lines[0].points, truth) < 1.0
+    assert closest(truth, lines[0].points) < 1.0
 
 
 def test_garbage_probability_map_is_handled_quickly():
@@ -205,3 +215,49 @@ def test_garbage_probability_map_is_handled_quickly():
     assert time.perf_counter() - t0 < 5.0
     assert len(lines) <= CenterlineConfig().max_wires
     assert all(0.0 <= c.confidence <= 1.0 for c in lines)
+
+
+def test_distance_helpers_match_brute_force():
+    rng = np.random.default_rng(4)
+    for n, m in [(30, 40), (400, 900)]:  # below and above the k-d tree switch
+        a, b = rng.random((n, 2)) * 100, rng.random((m, 2)) * 100
+        want = np.mean([min(math.dist(p, q) for q in b) for p in a])
+        back = np.mean([min(math.dist(q, p) for p in a) for q in b])
+        assert mean_closest_distance(a, b) == pytest.approx(want, rel=1e-9)
+        assert centerline_distance(a, b) == pytest.approx(0.5 * (want + back), rel=1e-9)
+    assert mean_closest_distance(np.zeros((0, 2)), np.ones((3, 2))) == math.inf
+
+
+#: Wires entering from a border with the tip inside: (curve, image shape (H, W)).
+ENTERING = {
+    "line-left": (curve(lambda t: 180 * t, lambda t: 40 + 130 * t), SHAPE),
+    "arc-top": (curve(lambda t: 128 + 100 * np.cos(np.pi * (1 - 0.8 * t)),
+                      lambda t: 120 * np.sin(np.pi * 0.8 * t)), SHAPE),
+    "s-right": (curve(lambda t: 255 - 170 * t, lambda t: 128 + 40 * np.sin(2 * np.pi * t)),
+                SHAPE),
+    "wide-left": (curve(lambda t: 220 * t, lambda t: 80 + 10 * np.sin(3 * t)), (160, 300)),
+    "tall-bottom": (curve(lambda t: 80 + 10 * np.sin(3 * t), lambda t: 299 - 220 * t),
+                    (300, 160)),
+}
+
+
+@pytest.mark.parametrize("name", list(ENTERING))
+def test_tip_is_the_end_away_from_the_border(name):
+    truth, shape = ENTERING[name]
+    lines = extract_centerlines(draw([truth], shape=shape))
+    assert len(lines) == 1
+    for points in (lines[0].points, lines[0].points[::-1].copy()):  # either extraction order
+        oriented = orient_polyline(points, shape)
+        assert np.linalg.norm(oriented[-1] - truth[-1]) < 3.0  # round cap: up to w/2 long
+        assert np.linalg.norm(oriented[0] - truth[0]) < 6.0  # border hooks are trimmed
+    d = truth[-1] - truth[-40]
+    assert abs(math.remainder(observe(lines[0], shape).tip_angle - math.atan2(d[1], d[0]),
+                              2 * math.pi)) < math.radians(8)
+
+
+def test_border_distance_on_non_square_images():
+    shape = (100, 300)  # H, W
+    assert border_distance(np.array([250.0, 10.0]), shape) == 10.0
+    assert border_distance(np.array([150.0, 50.0]), shape) == 49.0   # (H - 1) - y
+    assert border_distance(np.array([290.0, 50.0]), shape) == 9.0    # (W - 1) - x
+    assert border_distance(np.array([-3.0, 50.0]), shape) == 0.0

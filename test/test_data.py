@@ -118,6 +118,28 @@ def test_error_annotation_for_unknown_image(tmp_path):
         load_folder(root)
 
 
+def _wire(**kw):
+    return json.dumps({kw.pop("name", "a_0"): [{"id": 0, "centerline": [[0, 0], [1, 1]],
+                                               "tip": [1, 1], **kw}]})
+
+
+@pytest.mark.parametrize("text, words", [
+    ("{not json", "cannot read"),
+    ("[1, 2]", "expected an object"),
+    (json.dumps({"a_0": {"id": 0}}), "'a_0': expected a list of wires"),
+    (json.dumps({"a_0": [{"id": 0, "centerline": [[0, 0]]}]}), r"'a_0'\[0\]: a wire needs"),
+    (_wire(name="a_1", centerline=[]), "'a_1'.*empty centerline"),
+    (_wire(name="a_1", centerline=[[0, 0, 1]]), "'a_1'.*malformed"),
+    (_wire(id="x"), "'a_0'.*malformed"),
+])
+def test_error_malformed_annotations_name_the_file_and_frame(tmp_path, text, words):
+    root = _folder(tmp_path)
+    (root / "annotations.json").write_text(text)
+    with pytest.raises(ValueError, match=words) as info:
+        load_folder(root)
+    assert "annotations.json" in str(info.value)
+
+
 def test_error_orphan_mask(tmp_path):
     root = _folder(tmp_path)
     cv2.imwrite(str(root / "masks" / "zz.png"), np.zeros((16, 16), np.uint8))

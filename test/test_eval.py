@@ -76,6 +76,7 @@ def test_eval_writes_report_json_and_plots(weights, folder, tmp_path):
     (prob,) = segment_images(seg, [image])
     frame = next(f for f in result["per_frame"] if f["name"] == "s0001_f0002")
     assert frame["f1"] == pytest.approx(metrics.f1(prob > 0.5, gt))
+    assert frame["gsp"] == pytest.approx(metrics.gsp(prob > 0.5, gt))  # gt is never empty
     f1s = [f["f1"] for f in result["per_frame"]]
     assert result["metrics"]["f1"]["mean"] == pytest.approx(np.mean(f1s))
     report = (out / "report.md").read_text()

@@ -33,13 +33,7 @@ SIZE = 64
 TINY = {"width_mult": 0.25, "bottleneck_channels": 16, "decoder_channels": [8] * 5}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine OpenMP spinning makes 2 threads far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # test/conftest.py
 
 
 def tiny_franet() -> nn.Module:

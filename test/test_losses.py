@@ -15,6 +15,8 @@
 """Losses against float64 NumPy references, special cases, and numerical robustness."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -152,3 +154,54 @@ def test_build_loss_errors() -> None:
         build_loss("augmented_focal", beta=1.0)
     with pytest.raises(ValueError, match="same shape"):
         build_loss("bce")(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 3))
+
+
+def _ref_augmented_pixels(z: np.ndarray, y: np.ndarray, alpha: float, gamma: float) -> np.ndarray:
+    """Per-pixel float64 reference in log space (finite for any finite logit)."""
+    log_p, log_q = _np_logsig(z), _np_logsig(-z)
+    return -alpha * np.exp(gamma * log_q) * log_p * y - np.exp(gamma * log_p) * log_q * (1 - y)
+
+
+def test_augmented_focal_values_at_extreme_logits() -> None:
+    """Hand-computed values where p rounds to 0 or 1: no clamping, no lost terms."""
+    z = torch.tensor([-1e4, 1e4, 0.0, 0.0, 60.0, -60.0])
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    got = augmented_focal_loss(z, y, alpha=100.0, gamma=2.5, reduction="none").double().numpy()
+    half = 0.5 ** 2.5 * math.log(2.0)
+    # wire pixel at z = -1e4: (1 - p)^γ = 1, -log p = 1e4; background at z = 1e4 likewise.
+    want = np.array([100.0 * 1e4, 1e4, 100.0 * half, half, 0.0, 0.0])
+    np.testing.assert_allclose(got[:4], want[:4], rtol=1e-6)
+    # Confident and right: ~1e-90 in float64, below float32's range; must be 0, not NaN.
+    assert np.all(got[4:] >= 0) and np.all(got[4:] < 1e-30)
+    ref = _ref_augmented_pixels(z.double().numpy(), y.double().numpy(), 100.0, 2.5)
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_augmented_focal_soft_targets_and_reductions_match_reference(batch, reduction) -> None:
+    z, _ = batch
+    y = np.random.default_rng(1).random(z.shape)  # soft targets in [0, 1]
+    z32 = z.astype(np.float32).astype(np.float64)
+    got = augmented_focal_loss(torch.from_numpy(z32).float(), torch.from_numpy(y).float(),
+                               100.0, 2.5, reduction=reduction).double().numpy()
+    ref = _ref_augmented_pixels(z32, y.astype(np.float32).astype(np.float64), 100.0, 2.5)
+    ref = {"mean": ref.mean(), "sum": ref.sum(), "none": ref}[reduction]
+    assert np.shape(got) == np.shape(ref)
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_augmented_focal_gradient_matches_analytic_float64() -> None:
+    """d/dz of both terms, derived by hand, against autograd (mean over N pixels)."""
+    rng = np.random.default_rng(2)
+    z = rng.normal(0, 4, 400)
+    y = (rng.random(400) < 0.3).astype(np.float64)
+    alpha, gamma = 100.0, 2.5
+    zt = torch.from_numpy(z).float().requires_grad_(True)
+    augmented_focal_loss(zt, torch.from_numpy(y).float(), alpha, gamma).backward()
+    z32 = z.astype(np.float32).astype(np.float64)
+    p = 1.0 / (1.0 + np.exp(-z32))
+    d_pos = alpha * (1 - p) ** gamma * (gamma * p * np.log(p) - (1 - p))
+    d_neg = p ** gamma * (p - gamma * (1 - p) * np.log1p(-p))
+    want = (y * d_pos + (1 - y) * d_neg) / z.size
+    np.testing.assert_allclose(zt.grad.double().numpy(), want, rtol=1e-5,
+                               atol=1e-6 * np.abs(want).max())

@@ -138,3 +138,54 @@ def test_summary_skips_undefined_gsp():
     s = metrics.summarize([1.0, float("nan"), 3.0])
     assert s == {"mean": 2.0, "std": 1.0, "median": 2.0, "n": 2}
     assert math.isnan(metrics.summarize([float("nan")])["mean"])
+
+
+def test_asymmetric_errors_separate_precision_from_sensitivity():
+    gt = np.zeros((10, 10), np.uint8)
+    gt[3:5, 2:8] = 1                      # 12 px
+    under = np.zeros_like(gt)
+    under[3, 2:8] = 1                     # half of it: no FP, 6 FN
+    assert metrics.confusion(under, gt) == (6.0, 0.0, 6.0)
+    assert metrics.precision(under, gt) == 1.0
+    assert metrics.sensitivity(under, gt) == 0.5
+    assert metrics.f1(under, gt) == pytest.approx(2 / 3)
+    over = gt.copy()
+    over[5:7, 2:8] = 1                    # 24 px predicted, 12 of them FP
+    assert metrics.confusion(over, gt) == (12.0, 12.0, 0.0)
+    assert metrics.precision(over, gt) == 0.5
+    assert metrics.sensitivity(over, gt) == 1.0
+    assert metrics.f1(over, gt) == pytest.approx(2 / 3)
+
+
+def _pixel_loop_reference(pred, gt):
+    """Precision, sensitivity, F1 by counting pixel by pixel in Python floats."""
+    tp = fp = fn = 0.0
+    for p, g in zip((pred != 0).ravel().tolist(), (gt != 0).ravel().tolist()):
+        tp += p and g
+        fp += p and not g
+        fn += g and not p
+    return tp / (tp + fp), tp / (tp + fn), 2 * tp / (2 * tp + fp + fn)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pixel_metrics_match_a_pixel_loop_on_random_masks(seed):
+    rng = np.random.default_rng(seed)
+    gt = (rng.random((31, 47)) < 0.1).astype(np.uint8) * 255
+    pred = np.where(rng.random(gt.shape) < 0.7, gt, (rng.random(gt.shape) < 0.1) * 255)
+    ref = _pixel_loop_reference(pred, gt)
+    got = (metrics.precision(pred, gt), metrics.sensitivity(pred, gt), metrics.f1(pred, gt))
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    fm = metrics.frame_metrics(pred, gt)
+    np.testing.assert_allclose([fm["precision"], fm["sensitivity"], fm["f1"]], ref, rtol=1e-12)
+
+
+def test_gsp_measures_from_ground_truth_to_prediction_not_back():
+    """A long prediction over a short wire costs nothing (GSP is one-directional)."""
+    pred = _line(cols=(0, 10))
+    centerline = [np.array([[3.0, 4.0], [6.0, 4.0]])]
+    assert metrics.gsp(pred, centerlines=centerline) == 0.0
+    # ... but a short prediction under a long wire does: points at x = 0..9 to pixels x = 4..5.
+    short = _line(cols=(4, 6))
+    long_line = [np.array([[0.0, 4.0], [9.0, 4.0]])]
+    assert metrics.gsp(short, centerlines=long_line) == pytest.approx(
+        np.mean([4, 3, 2, 1, 0, 0, 1, 2, 3, 4]))

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
+from franet_core.checkpoint import DEFAULT_WEIGHTS
 from franet_core.overlay import draw_result, id_colour
 from franet_core.pipeline import FramePipeline, PipelineConfig, px2_to_mm2, px_to_mm
 from franet_core.types import FrameResult, WireState, WireStatus
@@ -256,3 +257,56 @@ def test_track_command_writes_outputs_and_skips_bad_frames(tmp_path, monkeypatch
     assert len(doc["frames"]) == 5 and doc["pixel_spacing_mm"] == 0.2
     assert len(doc["frames"][0]["wires"][0]["centerline"]) > 50
     assert any(p.name.startswith("overlay") for p in out.iterdir())
+
+
+TINY_FRANET = {"width_mult": 0.25, "t": 1, "bottleneck_channels": 16,
+               "decoder_channels": [8, 8, 8, 8, 8]}
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_end_to_end_with_a_real_model_on_a_simulated_sequence(tmp_path):
+    """Weights file → TorchSegmenter → pipeline, checked against the model called directly."""
+    import torch
+
+    from franet_core.checkpoint import save_weights
+    from franet_core.models import build_model
+    from franet_core.simulator import SimConfig, Simulator
+
+    torch.manual_seed(0)
+    model = build_model("franet", **TINY_FRANET).eval()
+    weights = save_weights(tmp_path / "tiny.safetensors", model.state_dict(),
+                           {"model": "franet", "model_config": TINY_FRANET, "threshold": 0.5,
+                            "input_size": None})
+    frames = Simulator(SimConfig(size=80, kind="dual"), seed=5).sequence(3)  # 80: padded to 96
+    pipe = FramePipeline.from_weights(str(weights), "torch", "cpu")
+    assert pipe.meta["model"] == "franet"
+    for k, frame in enumerate(frames):
+        result = pipe.process(frame.image)
+        padded = np.zeros((1, 1, 96, 96), np.float32)
+        padded[0, 0, :80, :80] = frame.image
+        with torch.no_grad():
+            ref = torch.sigmoid(model(torch.from_numpy(padded)))[0, 0, :80, :80].numpy()
+        assert result.index == k and result.probability.shape == (80, 80)
+        np.testing.assert_allclose(result.probability, ref, atol=1e-4)
+        np.testing.assert_array_equal(result.mask, (result.probability >= 0.5).astype(np.uint8))
+        for w in result.wires:
+            assert (w.tip is None) == (w.status is WireStatus.LOST)
+
+
+@pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="no shipped weights yet")
+@pytest.mark.usefixtures("one_torch_thread")
+def test_shipped_model_tracks_a_simulated_sequence():
+    """Issue 5's end-to-end check: shipped model + pipeline on a held-out simulated sequence."""
+    from franet_core.metrics import f1
+    from franet_core.segmenter import build_segmenter
+    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.tracking_metrics import evaluate_sequence
+
+    frames = Simulator(SimConfig(size=512, kind="mono"), seed=424_242).sequence(8)
+    segmenter, meta = build_segmenter(None)
+    pipe = FramePipeline(segmenter, PipelineConfig(threshold=meta.get("threshold", 0.5)))
+    results = [pipe.process(f.image) for f in frames]
+    assert np.mean([f1(r.mask, f.mask) for r, f in zip(results, frames)]) > 0.8
+    report = evaluate_sequence([f.wires for f in frames], [r.wires for r in results])
+    assert report.id_switches == 0
+    assert report.tip_error_median_px <= 2.0

@@ -93,3 +93,28 @@ def test_resize_inverse_keeps_structures_in_place():
 def test_letterbox_refuses_bad_size():
     with pytest.raises(ValueError, match="multiple of 32"):
         Letterbox.fit((100, 100), 100)
+
+
+@pytest.mark.parametrize("shape, size", [((1024, 768), 512), ((300, 700), 256),
+                                         ((480, 640), 320), ((100, 77), None)])
+def test_letterbox_maps_positions_by_the_scale_and_back(shape, size):
+    """The longer side fills S; a blob at (y, x) lands at (y, x) * S / max(H, W) and returns."""
+    lb = Letterbox.fit(shape, size)
+    h, w = shape
+    expected_scale = 1.0 if size is None else size / max(h, w)
+    assert lb.scale == pytest.approx(expected_scale)
+    if size is not None:
+        assert max(lb.resized_shape) == size
+        assert lb.resized_shape == (round(h * expected_scale), round(w * expected_scale))
+    img = np.zeros(shape, np.float32)
+    cy, cx = int(0.7 * h), int(0.2 * w)  # off-centre, so a swapped or missing axis shows
+    img[cy - 6: cy + 6, cx - 6: cx + 6] = 1.0
+    net = lb.apply(img)
+    ys, xs = np.nonzero(net > 0.5)
+    centre_in = np.array([cy - 0.5, cx - 0.5])
+    # Pixel-centre convention: input coordinate c maps to (c + 0.5) * scale - 0.5.
+    np.testing.assert_allclose([ys.mean(), xs.mean()], (centre_in + 0.5) * lb.scale - 0.5,
+                               atol=1.0)
+    assert np.all(net[lb.resized_shape[0]:, :] == 0) and np.all(net[:, lb.resized_shape[1]:] == 0)
+    ys, xs = np.nonzero(lb.invert(net) > 0.5)
+    np.testing.assert_allclose([ys.mean(), xs.mean()], centre_in, atol=1.0)

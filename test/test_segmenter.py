@@ -45,13 +45,7 @@ TINY = {
 HAS_CUDA = torch.cuda.is_available()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine OpenMP spinning makes 2 threads far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # test/conftest.py
 
 
 def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -265,6 +259,34 @@ def test_onnx_segmenter_matches_fp32_reference(franet_onnx, kw):
     assert (seg.name, seg.device, seg.input_size) == ("franet", "cpu", None)
     for batch in (random_batch(1), curve_batch(3), random_batch(2, 96, 64)):
         assert np.abs(seg.predict(batch) - reference(model, batch)).max() <= 1e-4
+
+
+def simulated_batch(n: int = 3, size: int = SIZE, seed: int = 4):
+    """Simulated fluoroscopy frames and their masks, (n, size, size)."""
+    from franet_core.simulator import SimConfig, Simulator
+
+    frames = Simulator(SimConfig(size=size, kind="mixed"), seed=seed).sequence(n)
+    return (np.stack([f.image for f in frames]).astype(np.float32),
+            np.stack([f.mask for f in frames]))
+
+
+def test_backends_agree_on_simulated_frames_and_f1(franet_onnx):
+    """Issue 7 parity on simulator output: max |Δp| ≤ 1e-4 and F1 drop ≤ 0.005."""
+    from franet_core.metrics import f1
+
+    model, path = franet_onnx
+    images, masks = simulated_batch()
+    ref = reference(model, images)
+    assert ref.std() > 1e-3  # the inputs do drive the network: not a constant map
+    segs = {"torch": TorchSegmenter(model), "onnx": OnnxSegmenter(path, providers="cpu")}
+    # Judge F1 at the reference's own median so both classes are populated.
+    threshold = float(np.median(ref))
+    f1_ref = np.mean([f1(r > threshold, m) for r, m in zip(ref, masks)])
+    for name, seg in segs.items():
+        got = seg.predict(images)
+        assert np.abs(got - ref).max() <= 1e-4, name
+        f1_got = np.mean([f1(g > threshold, m) for g, m in zip(got, masks)])
+        assert abs(f1_got - f1_ref) <= 0.005, name
 
 
 @pytest.mark.skipif("CUDAExecutionProvider" in __import__("onnxruntime").get_available_providers(),

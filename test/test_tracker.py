@@ -251,3 +251,59 @@ def test_tracking_ground_truth_masks_of_a_simulated_dual_sequence():
     assert report.id_switches == 0
     assert report.tip_error_median_px < 2.0
     assert report.missed_fraction < 0.1
+
+
+def _reference_kalman(z0, measurements, r, v0, q):
+    """Textbook constant-velocity Kalman filter (float64, Joseph-form covariance update)."""
+    x = np.array([z0[0], z0[1], 0.0, 0.0])
+    P = np.diag([r * r, r * r, v0 * v0, v0 * v0])
+    F1 = np.array([[1.0, 1.0], [0.0, 1.0]])          # one axis: position, velocity; dt = 1
+    F = np.kron(np.eye(2), F1)[[0, 2, 1, 3]][:, [0, 2, 1, 3]]  # state order x, y, vx, vy
+    G = np.kron(np.eye(2), np.array([[0.5], [1.0]]))[[0, 2, 1, 3]]  # acceleration input
+    Q = q * q * G @ G.T
+    H = np.hstack([np.eye(2), np.zeros((2, 2))])
+    R = r * r * np.eye(2)
+    history = []
+    for z in measurements:
+        x, P = F @ x, F @ P @ F.T + Q
+        S = H @ P @ H.T + R
+        K = np.linalg.solve(S, H @ P).T
+        x = x + K @ (z - H @ x)
+        A = np.eye(4) - K @ H
+        P = A @ P @ A.T + K @ R @ K.T
+        history.append((x.copy(), P.copy()))
+    return history
+
+
+def test_kalman_matches_a_textbook_reference():
+    cfg = TrackerConfig(measurement_noise_px=1.5, initial_velocity_std_px=7.0,
+                        process_noise_px=0.8)
+    rng = np.random.default_rng(9)
+    zs = np.cumsum(rng.normal([2.0, -1.0], 1.0, (25, 2)), axis=0) + [40.0, 80.0]
+    kf = TipKalman(np.array([40.0, 80.0]), cfg)
+    ref = _reference_kalman([40.0, 80.0], zs, 1.5, 7.0, 0.8)
+    for z, (x_ref, p_ref) in zip(zs, ref):
+        kf.predict()
+        before = np.trace(kf.position_covariance)
+        kf.update(z)
+        assert np.trace(kf.position_covariance) < before  # a measurement always informs
+        np.testing.assert_allclose(np.r_[kf.position, kf.velocity], x_ref, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(kf.P, p_ref, rtol=1e-9, atol=1e-12)
+
+
+def test_predicted_confidence_fades_and_status_follows_max_predicted_frames():
+    """Default config: exactly max_predicted_frames PREDICTED frames, then LOST."""
+    cfg = TrackerConfig()
+    tracker = Tracker(cfg)
+    for k in range(3):
+        (s,) = tracker.update([obs_from_points(straight(0, 100, 80 + 3 * k, 100), 0.9)], SHAPE)
+    assert s.status is WireStatus.TRACKING and s.confidence == pytest.approx(0.9)
+    statuses, confidences = [], []
+    for _ in range(cfg.max_predicted_frames + 2):
+        (s,) = tracker.update([], SHAPE)
+        statuses.append(s.status)
+        confidences.append(s.confidence)
+    n = cfg.max_predicted_frames
+    assert statuses == [WireStatus.PREDICTED] * n + [WireStatus.LOST] * 2
+    assert np.all(np.diff(confidences[:n]) < 0) and 0 < confidences[n - 1] < 0.9
+    assert confidences[n:] == [0.0, 0.0]
