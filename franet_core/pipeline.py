@@ -24,7 +24,7 @@ the tracker is touched, so callers can skip it, count it and carry on.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -44,21 +44,23 @@ STAGES = ("preprocess", "inference", "postprocess", "centerline", "tracking", "t
 class PipelineConfig:
     """Pipeline parameters.
 
-    threshold: probability at or above which a pixel is wire.
+    threshold: probability above which a pixel is wire (the comparison of training
+        validation, ``franet eval`` and ``franet segment``); None: the weights' own
+        (``FramePipeline.from_weights``), else 0.5.
     input_size: None pads the frame to a multiple of 32 (no resampling); S resizes the
         longer side to S px first (bounded latency on large detectors).
     pixel_spacing_mm: mm per px of the *input* image, if known; then results also carry mm.
     centerline, tracker: the stage configs.
     """
 
-    threshold: float = 0.5
+    threshold: float | None = None
     input_size: int | None = None
     pixel_spacing_mm: float | None = None
     centerline: CenterlineConfig = field(default_factory=CenterlineConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.threshold < 1.0:
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.pixel_spacing_mm is not None and not self.pixel_spacing_mm > 0:
             raise ValueError(f"pixel_spacing_mm must be > 0, got {self.pixel_spacing_mm}")
@@ -74,6 +76,7 @@ class FramePipeline:
     def __init__(self, segmenter: Any, config: PipelineConfig = PipelineConfig()) -> None:
         self.segmenter = segmenter
         self.config = config
+        self.threshold = 0.5 if config.threshold is None else config.threshold
         self.tracker = Tracker(config.tracker)
         self.meta: dict[str, Any] = {}
         self._index = 0
@@ -86,6 +89,8 @@ class FramePipeline:
         from franet_core.segmenter import build_segmenter
 
         segmenter, meta = build_segmenter(weights, backend, device)
+        if config.threshold is None:
+            config = replace(config, threshold=float((meta or {}).get("threshold", 0.5)))
         pipe = cls(segmenter, config)
         pipe.meta = dict(meta or {})
         return pipe
@@ -150,7 +155,7 @@ class FramePipeline:
 
     def _postprocess(self, prob: np.ndarray, box: Letterbox) -> tuple[np.ndarray, np.ndarray]:
         prob = np.clip(box.invert(prob.astype(np.float32, copy=False)), 0.0, 1.0)
-        return prob, (prob >= self.config.threshold).astype(np.uint8)
+        return prob, (prob > self.threshold).astype(np.uint8)
 
     def _track(self, prob: np.ndarray, mask: np.ndarray, timings: dict[str, float]
                ) -> FrameResult:

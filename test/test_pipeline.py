@@ -279,7 +279,7 @@ def test_end_to_end_with_a_real_model_on_a_simulated_sequence(tmp_path):
                             "input_size": None})
     frames = Simulator(SimConfig(size=80, kind="dual"), seed=5).sequence(3)  # 80: padded to 96
     pipe = FramePipeline.from_weights(str(weights), "torch", "cpu")
-    assert pipe.meta["model"] == "franet"
+    assert pipe.meta["model"] == "franet" and pipe.threshold == 0.5
     for k, frame in enumerate(frames):
         result = pipe.process(frame.image)
         padded = np.zeros((1, 1, 96, 96), np.float32)
@@ -288,7 +288,7 @@ def test_end_to_end_with_a_real_model_on_a_simulated_sequence(tmp_path):
             ref = torch.sigmoid(model(torch.from_numpy(padded)))[0, 0, :80, :80].numpy()
         assert result.index == k and result.probability.shape == (80, 80)
         np.testing.assert_allclose(result.probability, ref, atol=1e-4)
-        np.testing.assert_array_equal(result.mask, (result.probability >= 0.5).astype(np.uint8))
+        np.testing.assert_array_equal(result.mask, (result.probability > 0.5).astype(np.uint8))
         for w in result.wires:
             assert (w.tip is None) == (w.status is WireStatus.LOST)
 
@@ -298,15 +298,27 @@ def test_end_to_end_with_a_real_model_on_a_simulated_sequence(tmp_path):
 def test_shipped_model_tracks_a_simulated_sequence():
     """Issue 5's end-to-end check: shipped model + pipeline on a held-out simulated sequence."""
     from franet_core.metrics import f1
-    from franet_core.segmenter import build_segmenter
     from franet_core.simulator import SimConfig, Simulator
     from franet_core.tracking_metrics import evaluate_sequence
 
     frames = Simulator(SimConfig(size=512, kind="mono"), seed=424_242).sequence(8)
-    segmenter, meta = build_segmenter(None)
-    pipe = FramePipeline(segmenter, PipelineConfig(threshold=meta.get("threshold", 0.5)))
+    pipe = FramePipeline.from_weights(None)
     results = [pipe.process(f.image) for f in frames]
     assert np.mean([f1(r.mask, f.mask) for r, f in zip(results, frames)]) > 0.8
     report = evaluate_sequence([f.wires for f in frames], [r.wires for r in results])
     assert report.id_switches == 0
     assert report.tip_error_median_px <= 2.0
+
+
+def test_from_weights_takes_the_weights_threshold_unless_one_is_given(tmp_path):
+    from franet_core.checkpoint import save_weights
+    from franet_core.models import build_model
+
+    model = build_model("franet", **TINY_FRANET)
+    weights = save_weights(tmp_path / "t.safetensors", model.state_dict(),
+                           {"model": "franet", "model_config": TINY_FRANET, "threshold": 0.3,
+                            "input_size": None})
+    assert FramePipeline.from_weights(str(weights)).threshold == 0.3
+    given = FramePipeline.from_weights(str(weights), config=PipelineConfig(threshold=0.7))
+    assert given.threshold == 0.7
+    assert FramePipeline(given.segmenter).threshold == 0.5  # no weights to ask: the usual 0.5

@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model weights (.safetensors or .onnx); default: shipped weights")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threshold", type=float, default=0.5,
-                        help="probability threshold for the mask (default 0.5)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="probability threshold for the mask (default: the weights' own)")
     parser.add_argument("--pixel-spacing", type=float, default=None, metavar="MM",
                         help="mm per pixel; adds millimetre outputs")
     parser.add_argument("--image-topic", default=None, help="image topic when INPUT is a bag")
