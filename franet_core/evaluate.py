@@ -44,7 +44,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from franet_core.metrics import MetricAccumulator, METRICS
+from franet_core.metrics import METRICS, MetricAccumulator, f1, precision, sensitivity
 from franet_core.preprocess import Letterbox
 from franet_core.segmenter import Segmenter
 
@@ -62,6 +62,9 @@ class EvalConfig:
     every frame to S×S px. batch_size: frames per network call for the throughput pass.
     latency_frames / warmup: batch-1 calls timed / untimed before them.
     tracking: also run the tracking pipeline when annotations are present.
+    sweep: extra thresholds at which precision, sensitivity and F1 (means over frames) are
+    also reported, to choose an operating point. Choose it on a validation folder, never on
+    the folder you report: a threshold picked on the test set inflates the test F1.
     """
 
     threshold: float | None = None
@@ -70,6 +73,12 @@ class EvalConfig:
     latency_frames: int = 20
     warmup: int = 2
     tracking: bool = True
+    sweep: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        for t in (self.threshold, *self.sweep):
+            if t is not None and not 0.0 < t < 1.0:
+                raise ValueError(f"thresholds must be in (0, 1), got {t}")
 
 
 def segment_images(segmenter: Segmenter, images: Sequence[np.ndarray], *,
@@ -118,14 +127,19 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
                       else meta.get("threshold", 0.5))
     annotated = (data_dir / "annotations.json").is_file()
     acc = MetricAccumulator()
+    swept: dict[float, list[tuple[float, float, float]]] = {t: [] for t in config.sweep}
     seq_timing: dict[str, dict[str, float]] = {}
     first_images: list[np.ndarray] = []
     for seq, samples in folder.sequences().items():
         images = [s.image for s in samples]
         t0 = time.perf_counter()
-        preds = [p > threshold for p in segment_images(
-            segmenter, images, input_size=config.input_size, batch_size=config.batch_size)]
+        probs = segment_images(segmenter, images, input_size=config.input_size,
+                               batch_size=config.batch_size)
+        preds = [p > threshold for p in probs]
         elapsed = time.perf_counter() - t0
+        for t, scores in swept.items():
+            scores += [(precision(p > t, s.mask), sensitivity(p > t, s.mask), f1(p > t, s.mask))
+                       for p, s in zip(probs, samples)]
         seq_timing[seq] = {"frames": len(images), "seconds": elapsed,
                            "fps": len(images) / elapsed if elapsed > 0 else math.inf}
         for sample, pred in zip(samples, preds):
@@ -152,6 +166,10 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
                    "ms_per_frame": 1000.0 * total_s / agg["frames"],
                    "latency_ms": _latency(segmenter, first_images, config)},
     }
+    if swept:
+        result["sweep"] = [{"threshold": t, **dict(zip(("precision", "sensitivity", "f1"),
+                                                      map(float, np.mean(v, axis=0))))}
+                           for t, v in sorted(swept.items())]
     if annotated and config.tracking:
         result["tracking"] = _tracking(segmenter, folder, threshold, config)
     return result
@@ -290,6 +308,11 @@ def _markdown(result: dict[str, Any], files: dict[str, str]) -> str:
         gsp_ms, _ = _fmt(s["gsp"], 3)
         lines.append(f"| {seq or '(none)'} | {s['frames']} | {f1_ms} | {f1_med} | {gsp_ms} | "
                      f"{s['timing']['fps']:.1f} |")
+    if result.get("sweep"):
+        lines += ["", "## Threshold sweep (means over frames)", "",
+                  "| threshold | precision | sensitivity | F1 |", "|---|---|---|---|"]
+        lines += [f"| {s['threshold']:g} | {s['precision']:.4f} | {s['sensitivity']:.4f} | "
+                  f"{s['f1']:.4f} |" for s in result["sweep"]]
     tracking = result.get("tracking")
     if tracking:
         o = tracking["overall"]

@@ -85,6 +85,33 @@ def test_eval_writes_report_json_and_plots(weights, folder, tmp_path):
     assert png is not None and png.shape[1] >= 3 * 72
 
 
+def test_eval_threshold_sweep_matches_thresholding_by_hand(weights, folder, tmp_path):
+    from franet_core.evaluate import EvalConfig, evaluate_folder, segment_images, write_report
+    from franet_core.segmenter import build_segmenter
+
+    seg, meta = build_segmenter(weights)
+    result = evaluate_folder(seg, folder, EvalConfig(sweep=(0.3, 0.5, 0.7), tracking=False),
+                             meta=meta)
+    assert [s["threshold"] for s in result["sweep"]] == [0.3, 0.5, 0.7]
+    names = sorted(p.stem for p in (folder / "images").glob("*.png"))
+    images = [cv2.imread(str(folder / "images" / f"{n}.png"), 0).astype(np.float32) / 255
+              for n in names]
+    gts = [cv2.imread(str(folder / "masks" / f"{n}.png"), 0) for n in names]
+    probs = segment_images(seg, images)
+    for row in result["sweep"]:
+        t = row["threshold"]
+        assert row["f1"] == pytest.approx(np.mean([metrics.f1(p > t, g)
+                                                   for p, g in zip(probs, gts)]), abs=1e-6)
+        assert row["precision"] == pytest.approx(np.mean([metrics.precision(p > t, g)
+                                                          for p, g in zip(probs, gts)]), abs=1e-6)
+    at_half = next(r for r in result["sweep"] if r["threshold"] == 0.5)
+    assert at_half["f1"] == pytest.approx(result["metrics"]["f1"]["mean"], abs=1e-6)
+    report = write_report(result, tmp_path / "eval")["report"].read_text()
+    assert "| 0.7 |" in report and "Threshold sweep" in report
+    with pytest.raises(ValueError, match="thresholds"):
+        EvalConfig(sweep=(1.2,))
+
+
 def test_segment_writes_same_named_masks(weights, folder, tmp_path):
     out = tmp_path / "masks"
     assert main(["segment", str(folder / "images"), "--out", str(out),

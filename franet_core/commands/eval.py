@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="letterbox frames to SxS px (default: native size, padded)")
     parser.add_argument("--batch-size", type=int, default=8,
                         help="frames per network call in the throughput pass")
+    parser.add_argument("--sweep", type=float, nargs="+", default=(), metavar="T",
+                        help="also report precision/sensitivity/F1 at these thresholds (pick "
+                             "an operating point on a validation folder, not the test folder)")
     parser.add_argument("--no-tracking", action="store_true",
                         help="skip the tracking metrics on annotated folders")
 
@@ -63,12 +66,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.weights or 'shipped weights'}: weights are for model "
                          f"'{meta.get('model')}', not '{args.model}'")
     config = EvalConfig(threshold=args.threshold, input_size=args.input_size,
-                        batch_size=args.batch_size, tracking=not args.no_tracking)
+                        batch_size=args.batch_size, tracking=not args.no_tracking,
+                        sweep=tuple(args.sweep))
     result = evaluate_folder(segmenter, args.data, config, meta=meta)
     paths = write_report(result, args.out, segmenter, config)
     m, t = result["metrics"], result["timing"]
     print(f"{result['frames']} frames: F1 {m['f1']['mean']:.4f} ± {m['f1']['std']:.4f} "
           f"(median {m['f1']['median']:.4f}), GSP {m['gsp']['mean']:.3f} px, "
           f"{t['fps']:.1f} frames/s, batch-1 latency {t['latency_ms']['median']:.1f} ms")
+    if result.get("sweep"):
+        best = max(result["sweep"], key=lambda s: s["f1"])
+        print(f"sweep: best F1 {best['f1']:.4f} at threshold {best['threshold']:g}")
     print(f"report: {paths['report']}")
     return 0
