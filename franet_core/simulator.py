@@ -122,6 +122,9 @@ class SimConfig:
                              f"got {self.kind_weights}")
         if self.fps <= 0:
             raise ValueError(f"SimConfig.fps must be positive, got {self.fps}")
+        if not 0.0 <= self.background_prob <= 1.0:
+            raise ValueError(f"SimConfig.background_prob must be in [0, 1], "
+                             f"got {self.background_prob}")
 
 
 @dataclass

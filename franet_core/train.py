@@ -81,8 +81,8 @@ class TrainConfig:
     placed uniformly; keep it low and crops large, or the wire fraction the loss sees rises
     far above a full frame's and alpha = 100 floods the background (franet_core.datasets).
     ``backgrounds`` is a folder of real X-ray images composited behind simulated wires with
-    probability ``sim.background_prob``; every ``background_holdout``-th of them (sorted by name) is
-    used for validation only (0: all for both).
+    probability ``sim.background_prob``; every ``background_holdout``-th of them (sorted by
+    name) is used for validation only (0: all for both).
     ``steps_per_epoch`` optimiser steps of ``batch_size`` samples (global, over all ranks)
     make one epoch; validation, learning-rate update and checkpoints happen once per epoch.
     ``loss_config`` holds keyword arguments of ``franet_core.losses.build_loss``; empty means

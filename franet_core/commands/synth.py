@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="guidewire scenario")
     parser.add_argument("--backgrounds", default=None,
                         help="folder of real X-ray PNGs (DIR or DIR/images) to composite onto")
+    parser.add_argument("--background-prob", type=float, default=None, metavar="P",
+                        help="share of sequences composited onto a real background "
+                             "(default: the simulator's, 0.6; 1 = all)")
 
 
 def load_backgrounds(path: str) -> list:
@@ -56,6 +59,7 @@ def load_backgrounds(path: str) -> list:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate, write the folder and the contact sheet; returns 0."""
+    import dataclasses
     from pathlib import Path
 
     import cv2
@@ -70,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--sequences and --frames must be >= 1")
     backgrounds = load_backgrounds(args.backgrounds) if args.backgrounds else None
     config = SimConfig(size=args.size, kind=args.kind)
+    if args.background_prob is not None:
+        config = dataclasses.replace(config, background_prob=args.background_prob)
     sim = Simulator(config, seed=args.seed, backgrounds=backgrounds)
     writer = DataFolderWriter(args.out)
     tiles, labels = [], []
