@@ -80,8 +80,8 @@ _NODE_PARAMETERS = (
     Param("backend", str, "torch", "Inference backend.", choices=("torch", "onnx")),
     Param("device", str, "cuda", "Inference device; cuda falls back to cpu with a warning "
           "when no GPU is usable.", choices=("cuda", "cpu")),
-    Param("threshold", float, 0.5, "Probability threshold of the guidewire mask.",
-          limits=(0.01, 0.99)),
+    Param("threshold", float, 0.0, "Probability above which a pixel is guidewire; 0 = the "
+          "threshold stored with the weights (0.5 if they have none).", limits=(0.0, 0.99)),
     Param("input_size", int, 0, "Network input side in px (longer side resized, then padded); "
           "0 = native size padded to a multiple of 32.", limits=(0, 4096), step=32),
     Param("pixel_spacing_mm", float, 0.0, "Detector pixel spacing in mm/px, copied into "
@@ -192,7 +192,7 @@ class NodeSettings:
 
         return dataclasses.replace(
             PipelineConfig(),
-            threshold=float(self.values["threshold"]),
+            threshold=float(self.values["threshold"]) or None,
             input_size=int(self.values["input_size"]) or None,
             pixel_spacing_mm=float(self.values["pixel_spacing_mm"]) or None,
             tracker=self.tracker_config())

@@ -105,7 +105,7 @@ def test_every_parameter_is_documented_with_type_and_sane_default():
 
 
 @pytest.mark.parametrize("name,value,reason", [
-    ("threshold", 1.5, "threshold=1.5 is outside [0.01, 0.99]"),
+    ("threshold", 1.5, "threshold=1.5 is outside [0.0, 0.99]"),
     ("threshold", "0.5", "threshold must be float, got str"),
     ("input_size", 100, "input_size=100 must be 0 + a multiple of 32"),
     ("input_size", -32, "outside"),
@@ -125,14 +125,15 @@ def test_bad_values_are_rejected_with_a_reason(name, value, reason):
 
 
 def test_integers_are_accepted_for_float_parameters():
-    assert params.validate({"threshold": 0, "max_rate_hz": 30}) == [
-        "threshold=0.0 is outside [0.01, 0.99]"]
+    assert params.validate({"threshold": 1, "max_rate_hz": 30}) == [
+        "threshold=1.0 is outside [0.0, 0.99]"]
     assert params.NodeSettings.from_values({"max_rate_hz": 30})["max_rate_hz"] == 30.0
 
 
 def test_settings_map_onto_the_pipeline_config():
     cfg = params.NodeSettings.from_values({}).pipeline_config()
-    assert cfg.input_size is None and cfg.pixel_spacing_mm is None and cfg.threshold == 0.5
+    assert cfg.input_size is None and cfg.pixel_spacing_mm is None
+    assert cfg.threshold is None  # the weights' own (FramePipeline.from_weights)
     assert cfg.tracker == TrackerConfig()
     cfg = params.NodeSettings.from_values({
         "input_size": 512, "pixel_spacing_mm": 0.15, "threshold": 0.3,
