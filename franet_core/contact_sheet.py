@@ -29,7 +29,7 @@ import numpy as np
 
 from franet_core.preprocess import normalize_image
 
-__all__ = ["COLOURS", "contact_sheet", "overlay_mask"]
+__all__ = ["COLOURS", "contact_sheet", "outlined_text", "overlay_mask"]
 
 #: BGR colours of the overlay classes.
 COLOURS = {"gt": (0, 255, 0), "tp": (0, 255, 255), "fp": (0, 0, 255), "fn": (255, 0, 0)}
@@ -95,8 +95,20 @@ def contact_sheet(tiles: Sequence[np.ndarray], cols: int,
         sheet[y:y + th, x:x + tw] = tile
         if labels is not None:
             org = (x + 6, y + int(22 * scale) + 4)
-            cv2.putText(sheet, str(labels[i]), org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale,
-                        (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(sheet, str(labels[i]), org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale,
-                        (255, 255, 255), 1, cv2.LINE_AA)
+            outlined_text(sheet, str(labels[i]), org, 0.6 * scale, (255, 255, 255))
     return sheet
+
+
+def outlined_text(image: np.ndarray, text: str, org: tuple[int, int], font_scale: float,
+                  colour: tuple[int, int, int]) -> None:
+    """Draw ``text`` in ``colour`` with a black outline, readable on any background.
+
+    The outline is the text drawn at the eight 1-px offsets with the same thickness: OpenCV 5
+    advances glyphs by the stroke thickness, so a thick black copy behind a thin one no
+    longer lines up with it.
+    """
+    x, y = org
+    for dx, dy in ((-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)):
+        cv2.putText(image, text, (x + dx, y + dy), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, 1, cv2.LINE_AA)

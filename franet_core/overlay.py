@@ -26,6 +26,7 @@ import math
 import cv2
 import numpy as np
 
+from franet_core.contact_sheet import outlined_text
 from franet_core.preprocess import normalize_image
 from franet_core.types import FrameResult, WireState, WireStatus
 
@@ -102,9 +103,7 @@ def _dashed(out: np.ndarray, a: np.ndarray, b: np.ndarray, colour: tuple[int, in
 
 def _text(out: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, int, int],
           scale: float) -> None:
-    fs = 0.4 * scale
-    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, colour, 1, cv2.LINE_AA)
+    outlined_text(out, text, org, 0.4 * scale, colour)
 
 
 def _draw_legend(out: np.ndarray, result: FrameResult, scale: float) -> None:
