@@ -31,8 +31,9 @@ Per frame (:meth:`Tracker.update`):
 4. a matched wire whose tip jumps beyond ``tip_gate_px`` of the prediction (say two tips
    touching read as one wire) does not move the tip: the track coasts for that frame;
    unmatched tracks coast too: PREDICTED for at most ``max_predicted_frames`` frames (tip from
-   the filter, covariance growing), then LOST (no tip at all), then dropped after
-   ``max_missed_frames``; an id seen again before that keeps its number;
+   the filter, covariance growing; LOST at once if the predicted tip leaves the image),
+   then LOST (no tip at all), then dropped after ``max_missed_frames``; an id seen again
+   before that keeps its number;
    A track re-acquired after LOST restarts its filter at the measured tip.
 5. unmatched observations start new tracks while fewer than ``max_wires`` exist (a LOST track
    gives way to a new wire when the budget is full).
@@ -144,6 +145,11 @@ class TipKalman:
         return self.P[:2, :2].copy()
 
 
+def _inside(xy: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether the point (x, y) px lies on an (H, W) image (pixel centres 0 … W-1, H-1)."""
+    return bool(-0.5 <= xy[0] <= shape[1] - 0.5 and -0.5 <= xy[1] <= shape[0] - 0.5)
+
+
 def _thin(line: np.ndarray, max_points: int = 32) -> np.ndarray:
     """Every k-th point so at most ~max_points remain: association needs no sub-px detail."""
     return line[:: max(1, len(line) // max_points)]
@@ -187,6 +193,10 @@ class Tracker:
         for ti, t in enumerate(self._tracks):
             if ti not in matched:
                 t.missed += 1
+                if image_shape is not None and not _inside(t.kf.position, image_shape):
+                    # A prediction outside the field of view cannot be checked by any
+                    # image: the wire is LOST at once, not coasting towards nowhere.
+                    t.missed = max(t.missed, cfg.max_predicted_frames + 1)
         self._tracks = [t for t in self._tracks if t.missed <= cfg.max_missed_frames]
         for oi in sorted(unmatched_obs, key=lambda i: -observations[i].length_px):
             self._start(observations[oi])

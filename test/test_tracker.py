@@ -126,6 +126,34 @@ def test_predicted_then_lost_then_dropped_and_covariance_grows():
     assert tracker.update([], SHAPE) == []  # dropped after max_missed_frames
 
 
+def test_a_prediction_leaving_the_image_is_lost_at_once():
+    """A tip coasting out of the field of view is never published as PREDICTED there.
+
+    (Seen on a held-out dual sequence: a wrong jump gave a -23 px/frame velocity and the
+    PREDICTED tip walked to x = -82 px.)"""
+    tracker = Tracker(TrackerConfig(max_predicted_frames=5, max_missed_frames=10))
+    for k in range(5):  # tip moving left by 10 px/frame towards x = 0
+        (s,) = tracker.update([obs_from_points(straight(200, 100, 60 - 10 * k, 100))], SHAPE)
+    assert s.status is WireStatus.TRACKING and s.tip[0] == pytest.approx(20, abs=1.5)
+    (s,) = tracker.update([], SHAPE)  # predicted x ≈ 10: still on the image
+    assert s.status is WireStatus.PREDICTED and 0 <= s.tip[0] < SHAPE[1]
+    (s,) = tracker.update([], SHAPE)  # predicted x ≈ 0
+    statuses = [s.status]
+    for _ in range(3):
+        (s,) = tracker.update([], SHAPE)
+        statuses.append(s.status)
+        if s.tip is not None:
+            assert -0.5 <= s.tip[0] <= SHAPE[1] - 0.5 and -0.5 <= s.tip[1] <= SHAPE[0] - 0.5
+    assert statuses[-1] is WireStatus.LOST and s.tip is None
+    # Without the image shape the tracker cannot know the field of view and keeps coasting.
+    blind = Tracker(TrackerConfig(max_predicted_frames=5, max_missed_frames=10))
+    for k in range(5):
+        blind.update([obs_from_points(straight(200, 100, 60 - 10 * k, 100))])
+    for _ in range(4):
+        (s,) = blind.update([])
+    assert s.status is WireStatus.PREDICTED and s.tip[0] < 0
+
+
 def test_lost_wire_seen_again_keeps_its_id():
     tracker = Tracker(TrackerConfig(max_predicted_frames=2, max_missed_frames=10))
     line = straight(0, 100, 120, 100)
