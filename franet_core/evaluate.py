@@ -138,8 +138,10 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
         preds = [p > threshold for p in probs]
         elapsed = time.perf_counter() - t0
         for t, scores in swept.items():
-            scores += [(precision(p > t, s.mask), sensitivity(p > t, s.mask), f1(p > t, s.mask))
-                       for p, s in zip(probs, samples)]
+            for prob, sample in zip(probs, samples):
+                pred = prob > t
+                scores.append((precision(pred, sample.mask), sensitivity(pred, sample.mask),
+                               f1(pred, sample.mask)))
         seq_timing[seq] = {"frames": len(images), "seconds": elapsed,
                            "fps": len(images) / elapsed if elapsed > 0 else math.inf}
         for sample, pred in zip(samples, preds):

@@ -58,6 +58,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from franet_core import checkpoint, config as config_io
+from franet_core.datasets import WIRE_CROP_PROB
 from franet_core.metrics import MetricAccumulator
 from franet_core.simulator import SimConfig
 
@@ -107,7 +108,7 @@ class TrainConfig:
     epochs: int = 50
     steps_per_epoch: int = 100
     crop: int | None = 256
-    wire_crop_prob: float = 0.25
+    wire_crop_prob: float = WIRE_CROP_PROB
     sim: SimConfig = SimConfig()
     sim_fraction: float | None = None
     backgrounds: str | None = None
