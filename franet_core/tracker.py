@@ -29,7 +29,9 @@ Per frame (:meth:`Tracker.update`):
    that moves more than the other end is confirmed (a wire advances and retracts at its
    tip; its proximal end stays at the entry side);
 4. a matched wire whose tip jumps beyond ``tip_gate_px`` of the prediction (say two tips
-   touching read as one wire) does not move the tip: the track coasts for that frame;
+   touching read as one wire), or whose tip lies on the track's own last centerline more
+   than ``tip_gate_px`` short of its tip (a partial detection: a faint distal segment the
+   model missed), does not move the tip: the track coasts for that frame;
    unmatched tracks coast too: PREDICTED for at most ``max_predicted_frames`` frames (tip from
    the filter, covariance growing; LOST at once if the predicted tip leaves the image),
    then LOST (no tip at all), then dropped after ``max_missed_frames``; an id seen again
@@ -69,6 +71,10 @@ class TrackerConfig:
     min_new_track_px: shortest centerline that may start a new track (fragments do not).
     tip_gate_px: a matched wire whose tip lies farther than this (plus 3 sigma of the
         prediction) from the predicted tip does not update the tip: it coasts this frame.
+        Nor does one whose tip lies on the track's last measured centerline (within
+        ``on_wire_px``) more than this arc length short of the last measured tip: the gate's
+        3-sigma widening while coasting must not admit a truncated wire as a retraction.
+    on_wire_px: a point this close to a centerline lies on it.
     process_noise_px: std of the tip's acceleration, px/frame² (white-noise acceleration).
     measurement_noise_px: std of a measured tip position, px.
     initial_velocity_std_px: std of a new track's velocity, px/frame.
@@ -89,6 +95,7 @@ class TrackerConfig:
     lost_gate_px: float = 60.0
     min_new_track_px: float = 30.0
     tip_gate_px: float = 20.0
+    on_wire_px: float = 5.0
     tip_weight: float = 0.5
     process_noise_px: float = 2.0
     measurement_noise_px: float = 1.0
@@ -153,6 +160,18 @@ def _inside(xy: np.ndarray, shape: tuple[int, ...]) -> bool:
 def _thin(line: np.ndarray, max_points: int = 32) -> np.ndarray:
     """Every k-th point so at most ~max_points remain: association needs no sub-px detail."""
     return line[:: max(1, len(line) // max_points)]
+
+
+def _shortfall(point: np.ndarray, line: np.ndarray, on_wire_px: float) -> float:
+    """Arc length (px) from ``point``'s place on ``line`` to the line's last point (its tip).
+
+    0 when the point is farther than ``on_wire_px`` from every point of the line.
+    """
+    d = np.linalg.norm(line - point, axis=1)
+    i = int(np.argmin(d))
+    if d[i] > on_wire_px:
+        return 0.0
+    return float(np.linalg.norm(np.diff(line[i:], axis=0), axis=1).sum())
 
 
 @dataclass
@@ -257,6 +276,8 @@ class Tracker:
         spread = float(np.sqrt(np.max(np.linalg.eigvalsh(t.kf.position_covariance))))
         if np.linalg.norm(obs.tip - pred) > cfg.tip_gate_px + 3.0 * spread:
             return False  # the wire is here but its tip jumped: do not trust it this frame
+        if _shortfall(obs.tip, t.obs.centerline, cfg.on_wire_px) > cfg.tip_gate_px:
+            return False  # the wire is here but seen only in part: its tip is not measured
         t.kf.update(obs.tip)
         t.obs, t.missed = obs, 0
         return True

@@ -154,6 +154,40 @@ def test_a_prediction_leaving_the_image_is_lost_at_once():
     assert s.status is WireStatus.PREDICTED and s.tip[0] < 0
 
 
+def _coast_then_see(cfg, seen):
+    """Track a still wire (tip x = 150), miss it 4 frames, then observe ``seen``."""
+    tracker = Tracker(cfg)
+    for _ in range(5):
+        tracker.update([obs_from_points(straight(0, 200, 150, 200))], SHAPE)
+    for _ in range(4):
+        tracker.update([], SHAPE)
+    (s,) = tracker.update([obs_from_points(seen)], SHAPE)
+    return tracker, s
+
+
+def test_a_partial_detection_after_coasting_does_not_pull_the_tip_back():
+    """Only the proximal part of a faint wire detected: its end lies on the track's own
+    centerline 48 px short of the tip. (Seen on a held-out dual sequence: the coasting
+    gate admitted it as the tip, the filter jumped, and the track was lost and renumbered.)"""
+    partial = straight(0, 202, 102, 202)  # 2 px of heart motion since the last measurement
+    # Without the rule (on_wire_px = 0) the widened coasting gate accepts the short end.
+    _, accepted = _coast_then_see(TrackerConfig(on_wire_px=0.0), partial)
+    assert accepted.status is WireStatus.TRACKING and accepted.tip[0] < 110
+    tracker, s = _coast_then_see(TrackerConfig(), partial)
+    assert s.status is WireStatus.PREDICTED and s.tip[0] == pytest.approx(150, abs=2)
+    (s,) = tracker.update([obs_from_points(straight(0, 201, 151, 201))], SHAPE)
+    assert s.status is WireStatus.TRACKING and s.tip[0] == pytest.approx(151, abs=1.5)
+
+
+def test_a_wire_retracting_frame_by_frame_is_followed():
+    """The partial-detection rule leaves real retractions alone: tip 150 → 110 px at 4 px/frame."""
+    tracker = Tracker()
+    for k in range(11):
+        (s,) = tracker.update([obs_from_points(straight(0, 200, 150 - 4 * k, 200))], SHAPE)
+        assert s.status is WireStatus.TRACKING
+    assert s.tip[0] == pytest.approx(110, abs=2)
+
+
 def test_lost_wire_seen_again_keeps_its_id():
     tracker = Tracker(TrackerConfig(max_predicted_frames=2, max_missed_frames=10))
     line = straight(0, 100, 120, 100)
