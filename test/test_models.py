@@ -284,34 +284,37 @@ def test_info_command_prints_every_model(capsys: pytest.CaptureFixture) -> None:
 
 
 @pytest.mark.slow
-def test_franet_overfits_a_handful_of_thin_curves() -> None:
-    """FRA-Net (width 0.5) fits four 64x64 frames of 2-px curves with the paper's loss."""
-    import cv2
+def test_franet_overfits_a_handful_of_simulated_frames() -> None:
+    """FRA-Net fits four simulated frames to F1 > 0.9 with the paper's loss (~2 CPU minutes).
 
+    64x64 crops of mono, dual and stiff frames (256 px), centred on the first wire two thirds
+    of the way to its tip, so each crop holds wire, bend and background. Width 1.0 and Adam at
+    lr 1e-2: at width 0.5 the fit plateaus near F1 0.8 (measured while writing this test).
+    """
     from franet_core.losses import build_loss
+    from franet_core.simulator import SimConfig, Simulator
 
     torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    images, masks = [], []
-    for _ in range(4):
-        image = rng.normal(0.55, 0.04, (64, 64)).astype(np.float32)
-        mask = np.zeros((64, 64), np.uint8)
-        pts = np.cumsum(rng.normal(0, 5, (6, 2)), 0) + rng.uniform(16, 48, 2)
-        cv2.polylines(mask, [np.round(pts).astype(np.int32)], False, 1, 2)
-        image[mask > 0] -= 0.3
-        images.append(np.clip(image, 0, 1))
-        masks.append(mask)
+    crop, images, masks = 64, [], []
+    for seed, kind in enumerate(("mono", "dual", "stiff", "mono")):
+        frame = Simulator(SimConfig(kind=kind, size=256), seed=seed).sequence(1)[0]
+        line = frame.wires[0].centerline
+        cx, cy = np.round(line[len(line) * 2 // 3]).astype(int)
+        x0, y0 = (int(np.clip(c - crop // 2, 0, 256 - crop)) for c in (cx, cy))
+        images.append(frame.image[y0:y0 + crop, x0:x0 + crop])
+        masks.append(frame.mask[y0:y0 + crop, x0:x0 + crop])
     x = torch.from_numpy(np.stack(images))[:, None]
     y = torch.from_numpy(np.stack(masks))[:, None].float()
-    model = build_model("franet", width_mult=0.5).train()
+    assert 0.01 < y.mean().item() < 0.2  # the crops really hold wire
+    model = build_model("franet").train()
     loss_fn = build_loss("augmented_focal")
     opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for _ in range(500):
+    for _ in range(800):
         opt.zero_grad()
         loss_fn(model(x), y).backward()
         opt.step()
     with torch.no_grad():
-        pred = model(x) > 0
+        pred = torch.sigmoid(model(x)) > 0.5
     tp = (pred & (y > 0)).sum().item()
     f1 = 2 * tp / (pred.sum().item() + y.sum().item())
-    assert f1 > 0.8
+    assert f1 > 0.9, f1
