@@ -179,7 +179,13 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
 
 def _latency(segmenter: Segmenter, images: list[np.ndarray],
              config: EvalConfig) -> dict[str, float]:
-    """Batch-1 wall time per frame (ms) after ``config.warmup`` untimed calls."""
+    """Batch-1 wall time per frame (ms) after ``config.warmup`` untimed calls.
+
+    A folder with fewer frames than ``warmup + latency_frames`` has its frames reused in turn:
+    the time of a call does not depend on which frame it gets.
+    """
+    needed = config.warmup + config.latency_frames
+    images = [images[i % len(images)] for i in range(needed)] if images else []
     times = []
     for i, image in enumerate(images):
         t0 = time.perf_counter()
@@ -251,7 +257,7 @@ def write_report(result: dict[str, Any], out_dir: str | Path, segmenter: Segment
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "metrics.json", "report": out / "report.md",
              "f1_plot": out / "per_sequence_f1.png"}
-    paths["json"].write_text(json.dumps(result, indent=2, default=_json_default) + "\n",
+    paths["json"].write_text(json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n",
                              encoding="utf-8")
     _plot_per_sequence(result, paths["f1_plot"])
     if segmenter is not None or masks is not None:
@@ -262,12 +268,21 @@ def write_report(result: dict[str, Any], out_dir: str | Path, segmenter: Segment
     return paths
 
 
-def _json_default(value: Any) -> Any:
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values; an undefined metric (NaN: e.g. no tip matched in a sequence) -> null.
+
+    Python's ``json`` would write ``NaN``, which is not JSON: jq, JavaScript and most other
+    readers of a metrics file refuse it.
+    """
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
     if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _fmt(summary: dict[str, float], digits: int = 4) -> tuple[str, str]:
