@@ -28,7 +28,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["franet_core", "franet_core.*", "franet_ros", "franet_ros.*"]),
-    package_data={"franet_core": ["weights/*.safetensors", "weights/*.json"]},
+    package_data={"franet_core": ["weights/*.safetensors", "weights/*.json",
+                                 "sim/background_split.yaml"]},
     install_requires=[
         "torch>=2.1",
         "numpy>=1.24",

@@ -36,7 +36,7 @@ import cv2
 import torch
 
 from franet_core.datasets import SyntheticDataset
-from franet_core.simulator import SimConfig, Simulator
+from franet_core.sim import SimConfig, Simulator
 
 
 def _rate(fn, seconds: float) -> tuple[float, float]:

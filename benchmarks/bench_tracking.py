@@ -16,7 +16,7 @@
 
 Target: ≤ 5 ms. Wall time and this thread's CPU time are both printed: on a shared machine
 the CPU time is the fairer figure. Input masks are ground-truth masks of simulated sequences
-(``franet_core.simulator``, dual guidewires) when the simulator is available, else two
+(``franet_core.sim``, dual guidewires) when the simulator is available, else two
 drawn wires advancing and crossing. With the simulator, the tip error and identity switches
 of tracking on those ground-truth masks are printed too (an upper bound for the model).
 
@@ -56,7 +56,7 @@ def drawn_sequence(n_frames: int, size: int = 512) -> list[tuple[np.ndarray, lis
 def simulated_sequences(n_seq: int, n_frames: int, kind: str) -> list[list[tuple]]:
     """Ground-truth (mask, wires) per frame from the simulator, or None if it is absent."""
     try:
-        from franet_core.simulator import SimConfig, Simulator
+        from franet_core.sim import SimConfig, Simulator
     except ImportError:
         return []
     sim = Simulator(SimConfig(size=512, kind=kind), seed=1234)

@@ -75,7 +75,7 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
 def make_test_set(path: Path, frames: int, seed: int, size: int) -> Path:
     """Held-out simulated test folder: 2 sequences each of mono, dual and stiff wires."""
     from franet_core.data import write_data_folder
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import SimConfig, Simulator
 
     if (path / "images").is_dir():
         return path

@@ -24,7 +24,7 @@ import pytest
 
 from franet_core.data import load_folder, sequence_name, write_data_folder
 from franet_core.datasets import FolderDataset
-from franet_core.simulator import SimConfig, Simulator
+from franet_core.sim import SimConfig, Simulator
 
 
 def _folder(tmp_path: Path, n: int = 2, size: int = 16) -> Path:

@@ -201,7 +201,7 @@ def test_shipped_weights_segment_a_simulated_sequence():
     tried, never used in training) measured 0.748 mean F1 at the weights' threshold."""
     from franet_core.evaluate import segment_images
     from franet_core.segmenter import build_segmenter
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import SimConfig, Simulator
 
     seg, meta = build_segmenter()
     frames = Simulator(SimConfig(kind="dual", size=512), seed=34).sequence(8)

@@ -292,7 +292,7 @@ def test_franet_overfits_a_handful_of_simulated_frames() -> None:
     lr 1e-2: at width 0.5 the fit plateaus near F1 0.8 (measured while writing this test).
     """
     from franet_core.losses import build_loss
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import SimConfig, Simulator
 
     torch.manual_seed(0)
     crop, images, masks = 64, [], []

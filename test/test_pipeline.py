@@ -270,7 +270,7 @@ def test_end_to_end_with_a_real_model_on_a_simulated_sequence(tmp_path):
 
     from franet_core.checkpoint import save_weights
     from franet_core.models import build_model
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import SimConfig, Simulator
 
     torch.manual_seed(0)
     model = build_model("franet", **TINY_FRANET).eval()
@@ -302,7 +302,7 @@ def test_shipped_model_tracks_simulated_sequences():
     identity switch), so a broken model or pipeline fails; docs/results.md has the full
     held-out evaluation."""
     from franet_core.metrics import f1
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import SimConfig, Simulator
     from franet_core.tracking_metrics import evaluate_sequence
 
     pipe = FramePipeline.from_weights(None)

@@ -263,7 +263,7 @@ def test_onnx_segmenter_matches_fp32_reference(franet_onnx, kw):
 
 def simulated_batch(n: int = 3, size: int = SIZE, seed: int = 4):
     """Simulated fluoroscopy frames and their masks, (n, size, size)."""
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import SimConfig, Simulator
 
     frames = Simulator(SimConfig(size=size, kind="mixed"), seed=seed).sequence(n)
     return (np.stack([f.image for f in frames]).astype(np.float32),

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from franet_core.data import load_folder, write_data_folder
     from franet_core.evaluate import EvalConfig, evaluate_folder, write_report
     from franet_core.segmenter import build_segmenter
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import SimConfig, Simulator
     from franet_core.video import VideoWriter
 
     if args.frames < 2:

@@ -37,6 +37,11 @@ STEP_FINE = 0.25
 MIN_MASK_RADIUS = 0.75
 
 
+def loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A draw uniform in log between ``lo`` and ``hi`` (both > 0)."""
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
 def smooth_noise_1d(rng: np.random.Generator, n: int, corr: float) -> np.ndarray:
     """Zero-mean, unit-std 1-D Gaussian process of ``n`` samples, correlation length ``corr``."""
     white = rng.standard_normal(n + 1)
@@ -85,7 +90,7 @@ def inside(points: np.ndarray, lo: float, hi: float) -> np.ndarray:
 def wire_path(rng: np.random.Generator, size: int, length: float, curvature_std: float,
               corr_px: float, margin: float, outside: float, tip_bend: float,
               start: np.ndarray | None = None, heading0: float | None = None,
-              tries: int = 40, side: int | None = None) -> np.ndarray:
+              tries: int = 40, side: int | None = None, bend_px: float = 12.0) -> np.ndarray:
     """A wire path entering the field from a border and staying inside the image.
 
     The distal 60 % (where the tip may move, see ``Simulator``) stays ≥ ``margin`` px inside
@@ -93,8 +98,8 @@ def wire_path(rng: np.random.Generator, size: int, length: float, curvature_std:
     the border while the anatomy moves. A curve that breaks the rule is cut before the break
     when ≥ 60 % of ``length`` is left, else redrawn. ``side`` (0 left, 1 right, 2 top,
     3 bottom) fixes the entry border; ``start``/``heading0`` continue an existing path.
-    ``tip_bend`` (rad) is an extra bend spread over the distal ~12 px (shaped J/angled
-    tips). Falls back to shorter, then straighter curves; the last resort is a straight
+    ``tip_bend`` (rad) is an extra bend spread over the distal ``bend_px`` px (shaped
+    J/angled tips). Falls back to shorter, then straighter curves; the last resort is a straight
     path to the image centre, which always fits.
     """
     centre = np.array([(size - 1) / 2.0] * 2)
@@ -107,7 +112,7 @@ def wire_path(rng: np.random.Generator, size: int, length: float, curvature_std:
         scale = 1.0 - 0.6 * attempt / tries
         pts = random_curve(rng, p0, h0, outside + length * scale, curvature_std * scale, corr_px)
         if tip_bend:
-            n_bend = min(len(pts) - 2, int(12 / STEP))
+            n_bend = min(len(pts) - 2, max(2, int(bend_px / STEP)))
             heading = np.arctan2(*np.diff(pts, axis=0)[:, ::-1].T)
             heading[-n_bend:] += np.linspace(0.0, tip_bend, n_bend)
             pts = curve_from_heading(pts[0], heading)
@@ -165,6 +170,11 @@ def _chord_pixel_average(d: np.ndarray, r: float) -> np.ndarray:
         x = np.clip(x, -r, r)
         return x * np.sqrt(np.maximum(r * r - x * x, 0.0)) + r * r * np.arcsin(x / r)
     return prim(d + 0.5) - prim(d - 0.5)
+
+
+def peak_chord(radius: float) -> float:
+    """Pixel-averaged chord (px) through a wire of ``radius`` px at its centre pixel."""
+    return float(_chord_pixel_average(np.zeros(1), radius)[0])
 
 
 def render_curve(att: np.ndarray | None, mask: np.ndarray | None, points: np.ndarray,

@@ -14,117 +14,54 @@
 
 """Physically motivated X-ray fluoroscopy simulator with guidewire ground truth.
 
-There is no public guidewire data set, so every model in franet is trained on this.
+There is no public guidewire data set, so every model in franet is trained on this. Real
+C-arms differ from each other far more than two simulators do, so every imaging and scene
+property is a randomised range (:class:`~franet_core.sim.config.SimConfig` says which and
+why), and named presets (:mod:`franet_core.sim.presets`) rebuild the held-out test domains.
 
 Image formation, per frame (attenuation A = Σμ·t, dimensionless line integrals):
 
 1. A = warp(anatomy + distractors + contrast-filled vessels) + collimator + guidewires.
-   Anatomy is built once per sequence (:mod:`franet_core.sim_anatomy`) and warped by a smooth
+   Anatomy (:mod:`~franet_core.sim.anatomy`) and distractors
+   (:mod:`~franet_core.sim.distractors`) are built once per sequence and warped by a smooth
    backward displacement field (respiration: near-rigid shift; heartbeat: contraction and
    twist around the heart) with ``cv2.remap``. Wires are rendered directly in the deformed
-   frame with sub-pixel anti-aliasing (:mod:`franet_core.sim_wires`), so image and truth agree.
-2. Detected photons N = N0 · vignette · exp(−A). Quantum noise is Poisson; with the tens to
-   hundreds of photons per pixel of low-dose fluoroscopy it is drawn with the normal
-   approximation N + √N·z (exact mean and variance). For speed, z is a randomly offset
-   window into a fixed bank of standard normals (2·size)², not a fresh draw per pixel.
-3. Scintillator blur (Gaussian, correlates the noise as in real detectors), then Gaussian
-   electronic read noise.
-4. Display: log transform back to attenuation, a window fixed per sequence (automatic
-   brightness from the first frame's noise-free attenuation), optional unsharp-mask edge enhancement, gamma and an
-   output grey range applied through an 8-bit lookup table (real fluoroscopy is viewed and
-   stored at 8 bits); bright = transmissive, as fluoroscopy is viewed.
+   frame with sub-pixel anti-aliasing (:mod:`~franet_core.sim.wires`), so image and truth
+   agree.
+2. The detector and display chain (:mod:`~franet_core.sim.detector`): quantum noise,
+   scintillator blur, read noise, temporal recursive filter, noise reduction, edge
+   enhancement, window/level/gamma, 8-bit display or raw 16-bit output, line defects.
+
+Wire and thin-distractor contrasts are drawn as contrast-to-noise ratios of the sequence's
+own detector, so faint and conspicuous wires exist under every noise regime.
 
 Geometry scales with ``size / 512`` so a 256 px frame shows the same field of view.
 Coordinates: pixels, x right, y down, origin at the centre of the top-left pixel.
-Determinism: all randomness comes from one ``np.random.Generator`` seeded by ``seed``.
+Determinism: all randomness comes from ``seed``: one stream for the scene, a second one for
+the noise (so ``SimConfig(noise_free=True)`` renders the same scene without noise).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import cv2
 import numpy as np
 
-from franet_core import sim_anatomy, sim_wires
 from franet_core.preprocess import normalize_image
+from franet_core.sim import anatomy as sim_anatomy
+from franet_core.sim import distractors
+from franet_core.sim import wires as sim_wires
+from franet_core.sim.config import KINDS, SimConfig
+from franet_core.sim.detector import Detector
 
 __all__ = ["KINDS", "SimConfig", "SimFrame", "Simulator", "WireTruth"]
 
-#: Guidewire scenarios: one coronary wire, two coronary wires (bifurcation, buddy wire,
-#: crossing), one stiff EVAR wire in an abdominal view.
-KINDS = ("mono", "dual", "stiff")
 #: Spacing of the published ground-truth centerline, px of arc length.
 TRUTH_STEP = 1.0
 #: Collimator attenuation above which a wire counts as hidden behind the shutters (the
 #: shutters add 1.0-2.2, i.e. the display there is black; 0.5 is inside their soft edge).
 COLLIMATED = 0.5
-
-Range = tuple[float, float]
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Simulator settings; ranges are (low, high) sampled uniformly once per sequence.
-
-    Pixel quantities are for a 512 px field and scale with ``size / 512``.
-
-    size: output frame side, px (square frames).
-    kind: "mono", "dual", "stiff" or "mixed" (drawn per sequence with ``kind_weights``).
-    kind_weights: probabilities of mono, dual, stiff when kind is "mixed".
-    fps: frame rate of a sequence (clinical fluoroscopy runs at 7.5–15 frames/s).
-    heart_rate_hz, resp_rate_hz: cardiac (~1 Hz) and respiratory motion frequencies.
-    cardiac_px, resp_px: peak displacement amplitudes, px.
-    photons: mean detected photons per pixel at the median body attenuation (dose).
-    read_noise: electronic noise std, in photons.
-    blur_px: scintillator/focal-spot Gaussian blur sigma, px.
-    wire_mu: guidewire attenuation per px of chord through the wire (low contrast).
-    wire_radius_px, stiff_radius_px: wire radius for coronary and stiff (EVAR) wires, px.
-    tip_factor: attenuation multiplier of the radio-opaque distal tip section.
-    tip_length_px: length of that tip section, px.
-    advance_px: wire advance speed along its own path, px/frame (negative = retraction).
-    contrast_prob: probability that a sequence contains a contrast injection.
-    background_prob: probability of compositing onto a real background (when given).
-    distractor_prob: probability of each distractor family (ECG leads, sternal wires, clips).
-    """
-
-    size: int = 512
-    kind: str = "mixed"
-    kind_weights: tuple[float, float, float] = (0.45, 0.35, 0.2)
-    fps: float = 10.0
-    heart_rate_hz: Range = (0.9, 1.5)
-    resp_rate_hz: Range = (0.15, 0.3)
-    cardiac_px: Range = (3.0, 9.0)
-    resp_px: Range = (2.0, 8.0)
-    photons: Range = (120.0, 800.0)
-    read_noise: Range = (1.0, 4.0)
-    blur_px: Range = (0.5, 1.0)
-    wire_mu: Range = (0.1, 0.22)
-    wire_radius_px: Range = (0.5, 0.9)
-    stiff_radius_px: Range = (1.2, 1.6)
-    tip_factor: Range = (2.0, 3.5)
-    tip_length_px: Range = (10.0, 30.0)
-    advance_px: Range = (-1.5, 3.0)
-    contrast_prob: float = 0.6
-    background_prob: float = 0.6
-    distractor_prob: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.kind not in (*KINDS, "mixed"):
-            raise ValueError(f"SimConfig.kind must be one of {(*KINDS, 'mixed')}, "
-                             f"got {self.kind!r}")
-        if self.size < 32:
-            raise ValueError(f"SimConfig.size must be >= 32 px, got {self.size}")
-        if len(self.kind_weights) != 3 or min(self.kind_weights) < 0 \
-                or sum(self.kind_weights) <= 0:
-            raise ValueError(f"SimConfig.kind_weights must be 3 non-negative numbers, "
-                             f"got {self.kind_weights}")
-        if self.fps <= 0:
-            raise ValueError(f"SimConfig.fps must be positive, got {self.fps}")
-        if not 0.0 <= self.background_prob <= 1.0:
-            raise ValueError(f"SimConfig.background_prob must be in [0, 1], "
-                             f"got {self.background_prob}")
 
 
 @dataclass
@@ -149,12 +86,18 @@ class SimFrame:
 
     ``open_field`` (bool (H, W), or None) is where the collimator shutters do not hide the
     scene; a wire's proximal truth end lies on the image border or on this field's edge.
+    ``hard`` (uint8 (H, W), or None) marks distractors (leads, catheters, stents, valves,
+    contrast-filled vessels): where training centres its hard-negative crops.
+    ``raw`` (uint16 (H, W), or None) is set for 16-bit sequences: the detector counts that
+    ``image`` is the ``normalize_image`` of, and what a data folder stores.
     """
 
     image: np.ndarray
     mask: np.ndarray
     wires: list[WireTruth] = field(default_factory=list)
     open_field: np.ndarray | None = None
+    hard: np.ndarray | None = None
+    raw: np.ndarray | None = None
 
 
 @dataclass
@@ -172,6 +115,8 @@ class _Wire:
     speed: float
     wobble: float
     wobble_period: float
+    bend: float = 0.0
+    bend_px: float = 0.0
 
     def tip_arc(self, t: int) -> float:
         """Arc length (px from the path start) of the tip in frame ``t``."""
@@ -179,14 +124,22 @@ class _Wire:
         return float(np.clip(s, self.s_lo, (len(self.path) - 1) * sim_wires.STEP))
 
     def points(self, t: int) -> np.ndarray:
-        """Reference-frame polyline from the path start to the tip of frame ``t``."""
+        """Reference-frame polyline from the path start to the tip of frame ``t``, with the
+        shaped tip (``bend`` rad over the distal ``bend_px`` px) wherever the tip is."""
         s = self.tip_arc(t) / sim_wires.STEP
         i = int(np.floor(s))
         frac = s - i
         pts = self.path[: i + 1]
         if frac > 1e-6 and i + 1 < len(self.path):
             pts = np.vstack([pts, self.path[i] + frac * (self.path[i + 1] - self.path[i])])
-        return pts
+        n = min(len(pts) - 2, int(self.bend_px / sim_wires.STEP))
+        if not self.bend or n < 2:
+            return pts
+        tail = np.diff(pts[-n - 1:], axis=0)
+        heading = np.arctan2(tail[:, 1], tail[:, 0]) + np.linspace(0.0, self.bend, n)
+        steps = np.linalg.norm(tail, axis=1)[:, None] * np.stack(
+            [np.cos(heading), np.sin(heading)], axis=1)
+        return np.vstack([pts[:-n], pts[-n - 1] + np.cumsum(steps, axis=0)])
 
 
 @dataclass
@@ -244,23 +197,13 @@ class _Scene:
     size: int
     stack: np.ndarray          # moving attenuation (H, W), or (H, W, 3) with V, V · arrival
     fixed: np.ndarray          # collimator attenuation
-    gain: np.ndarray           # N0 · vignette, photons
+    hard: np.ndarray | None    # uint8 hard-negative marks in the reference anatomy
     wires: list[_Wire]
     motion: _Motion
     contrast_mu: float
     front0: float
     front_speed: float
-    blur: float
-    read_noise: float
-    sharpen: float
-    lut: np.ndarray            # uint8 (256,): gamma and output grey range
-    window: tuple[float, float] | None = None
-
-
-@lru_cache(maxsize=4)
-def _noise_bank(size: int) -> np.ndarray:
-    """Fixed (2·size, 2·size) float32 standard normals (same in every process: seed 0)."""
-    return np.random.default_rng(0).standard_normal((2 * size, 2 * size), dtype=np.float32)
+    detector: Detector
 
 
 def _visible_run(line: np.ndarray, fixed: np.ndarray) -> np.ndarray:
@@ -282,18 +225,14 @@ def _visible_run(line: np.ndarray, fixed: np.ndarray) -> np.ndarray:
     return line[start:end].copy()
 
 
-def _noise(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A (size, size) standard-normal field: a random window of the bank, random flips."""
-    y, x = rng.integers(0, size + 1, 2)
-    view = _noise_bank(size)[y:y + size, x:x + size]
-    flip = int(rng.integers(4))
-    return view[:: 1 - 2 * (flip & 1), :: 1 - 2 * (flip >> 1)]
-
-
-def _display_lut(gamma: float, black: float, white: float) -> np.ndarray:
-    """uint8 (256,) table: windowed level in [0, 1] → gamma → grey range [black, white]."""
-    level = np.arange(256) / 255.0
-    return np.round(255.0 * (black + (white - black) * level ** gamma)).astype(np.uint8)
+def _blurred_peak(radius: float, sigma: float) -> float:
+    """Share of a wire's centre attenuation left after a Gaussian blur of ``sigma`` px."""
+    if sigma <= 0.05:
+        return 1.0
+    d = np.arange(-12, 13, dtype=float)
+    profile = sim_wires._chord_pixel_average(np.abs(d), radius)
+    kernel = cv2.getGaussianKernel(25, sigma).ravel()
+    return float(np.dot(profile, kernel[::-1]) / profile[12])
 
 
 class Simulator:
@@ -309,7 +248,10 @@ class Simulator:
     def __init__(self, config: SimConfig = SimConfig(), seed: int | Sequence[int] = 0,
                  backgrounds: Sequence[np.ndarray] | None = None) -> None:
         self.config = config
-        self._rng = np.random.default_rng(seed)
+        scene_seq, noise_seq = np.random.SeedSequence(
+            seed if isinstance(seed, int) else [int(v) for v in seed]).spawn(2)
+        self._rng = np.random.default_rng(scene_seq)
+        self._noise_rng = np.random.default_rng(noise_seq)
         # Normalised lazily, when a sequence draws one (datasets build a Simulator per item).
         self._backgrounds = list(backgrounds or [])
 
@@ -319,6 +261,7 @@ class Simulator:
             raise ValueError(f"n_frames must be >= 1, got {n_frames}")
         scene = self._scene()
         return [self._render(scene, t) for t in range(n_frames)]
+
 
     # ----------------------------------------------------------------------------- scene
     def _kind(self) -> str:
@@ -337,11 +280,12 @@ class Simulator:
         card_amp = 0.0 if abdominal else u(*cfg.cardiac_px) * f
         resp_amp = u(*cfg.resp_px) * f
         margin = 0.05 * size + 1.5 * (card_amp + resp_amp)
-        wires = self._wires(kind, f, margin)
+        paths = self._wire_paths(kind, f, margin)
 
         use_bg = bool(self._backgrounds) and rng.random() < cfg.background_prob
         vessel = np.zeros((size, size), np.float32)
         arrival = np.full((size, size), sim_anatomy.NO_VESSEL, np.float32)
+        hard = np.zeros((size, size), np.uint8)
         if use_bg:
             k = int(rng.integers(len(self._backgrounds)))
             bg = normalize_image(self._backgrounds[k], name=f"background {k}")
@@ -353,31 +297,50 @@ class Simulator:
                 heart = (size / 2, size / 2, size / 3)
                 branches = sim_anatomy.aorto_iliac_tree(rng, size, f)
                 # The stiff wire usually runs inside the (contrast-filled) iliac/aorta.
-                branches += [(w.path, u(15.0, 30.0) * f, 0.0) for w in wires
-                             if rng.random() < 0.5]
+                branches += [(p, u(15.0, 30.0) * f, 0.0) for p in paths if rng.random() < 0.5]
                 sim_anatomy.draw_vessels(vessel, arrival, branches)
             else:
                 heart = sim_anatomy.add_heart_and_diaphragm(rng, moving, f)
-                guides = [w.path[int(len(w.path) * u(0.3, 0.6)):] for w in wires
-                          if rng.random() < 0.4]
-                root, heading, branches = sim_anatomy.coronary_tree(rng, size, heart, f, guides)
+                guides = [p[int(len(p) * u(0.3, 0.6)):] for p in paths if rng.random() < 0.4]
+                extra = int(round(u(*cfg.vessel_density)))
+                root, heading, branches = sim_anatomy.coronary_tree(rng, size, heart, f, guides,
+                                                                    extra)
                 sim_anatomy.draw_vessels(vessel, arrival, branches)
-                sim_anatomy.add_catheter(rng, moving, vessel, arrival, root, heading, f)
+                if rng.random() < cfg.catheter_wire_prob:
+                    # The wire leaves a guiding catheter that covers its proximal part.
+                    p = paths[0]
+                    n_out = int(20.0 * f / sim_wires.STEP)
+                    k = n_out + int(u(0.2, 0.45) * (len(p) - n_out))
+                    sim_anatomy.add_catheter(rng, moving, vessel, arrival, hard, p[k], 0.0, f,
+                                             path=p[:k + 1], filled=False)
+                else:
+                    sim_anatomy.add_catheter(rng, moving, vessel, arrival, hard, root, heading,
+                                             f)
             bone, cortex = np.zeros_like(moving), np.zeros_like(moving)
             if not abdominal and rng.random() < 0.6:
                 sim_anatomy.add_ribs(rng, bone, cortex, f)
             if rng.random() < 0.8 or abdominal:
                 sim_anatomy.add_spine(rng, bone, cortex, f, abdominal)
             moving += sim_anatomy.blur(bone, 2.2 * f) + sim_anatomy.blur(cortex, 1.1 * f)
+        fixed = sim_anatomy.collimator(rng, size, f)
+        detector = Detector.draw(rng, cfg, moving + fixed, use_bg)
+        unit = detector.att_per_cnr
+
         metal = np.zeros_like(moving)
-        if not abdominal and rng.random() < cfg.distractor_prob * 0.6:
-            sim_anatomy.add_sternal_wires(rng, metal, f)
-        if rng.random() < cfg.distractor_prob:
-            sim_anatomy.add_ecg_leads(rng, metal, f)
-        if rng.random() < cfg.distractor_prob * 0.6:
-            sim_anatomy.add_clips(rng, metal, f)
-        if metal.any():
-            moving += sim_anatomy.blur(metal, 0.7)
+        if rng.random() < cfg.ecg_prob:
+            distractors.add_ecg_leads(rng, metal, hard, f, unit)
+        if not abdominal and rng.random() < cfg.pacing_prob:
+            distractors.add_pacing_lead(rng, metal, hard, f, unit)
+        if not abdominal and rng.random() < cfg.sternal_prob:
+            distractors.add_sternal_wires(rng, metal, hard, f)
+        if rng.random() < cfg.clip_prob:
+            distractors.add_clips(rng, metal, hard, f)
+        if rng.random() < cfg.stent_prob:
+            along = paths[int(rng.integers(len(paths)))] if rng.random() < 0.5 else None
+            distractors.add_stent(rng, metal, hard, f, unit, along)
+        if not abdominal and rng.random() < cfg.valve_prob:
+            distractors.add_valve(rng, metal, hard, f, heart)
+        moving += metal
 
         # Lumen profile: soften the flat-top drawing; spread arrival to the blurred fringe.
         vessel = cv2.GaussianBlur(vessel, (0, 0), 0.8 * max(f, 0.5))
@@ -388,32 +351,22 @@ class Simulator:
         contrast_mu = (u(0.015, 0.03) if abdominal else u(0.06, 0.14)) if contrast else 0.0
         stack = (np.ascontiguousarray(np.dstack([moving, vessel, vessel * arrival]))
                  if contrast_mu else moving)
-
-        fixed = sim_anatomy.collimator(rng, size, f)
-        grid = np.linspace(-1.0, 1.0, 17, dtype=np.float32)
-        c = rng.normal(0, 0.2, 2)
-        r2 = (grid[None, :] - c[0]) ** 2 + (grid[:, None] - c[1]) ** 2
-        vignette = cv2.resize(1.0 - u(0.1, 0.35) * np.minimum(r2, 2.0), (size, size),
-                              interpolation=cv2.INTER_LINEAR)
-        body = np.median((moving[::4, ::4]))
-        # A real background already carries its own quantum noise: add less on top.
-        dose = u(*cfg.photons) * (4.0 if use_bg else 1.0)
-        gain = (dose * np.exp(body) * vignette).astype(np.float32)
+        if contrast_mu:
+            hard |= (vessel > 1.0).astype(np.uint8)
 
         resp_dir = np.array([rng.normal(0, 0.35), 1.0])
         motion = _Motion(cfg.fps, resp_amp * resp_dir / np.linalg.norm(resp_dir),
                          u(*cfg.resp_rate_hz), u(0, 2 * np.pi), card_amp,
                          u(*cfg.heart_rate_hz), u(0, 1), u(-0.4, 0.4), heart)
         return _Scene(
-            size=size, stack=stack, fixed=fixed, gain=gain, wires=wires, motion=motion,
+            size=size, stack=stack, fixed=fixed, hard=hard if hard.any() else None,
+            wires=self._wires(paths, kind, f, detector), motion=motion,
             contrast_mu=contrast_mu, front0=u(-0.5, 2.0) * size,
-            front_speed=u(0.02, 0.12) * size, blur=u(*cfg.blur_px) * max(f, 0.5),
-            read_noise=u(*cfg.read_noise),
-            sharpen=u(0.0, 1.0) if rng.random() < 0.5 else 0.0,
-            lut=_display_lut(u(0.7, 1.4), u(0.03, 0.2), u(0.6, 0.95)))
+            front_speed=u(0.02, 0.12) * size, detector=detector)
 
-    def _wires(self, kind: str, f: float, margin: float) -> list[_Wire]:
-        cfg, rng, size = self.config, self._rng, self.config.size
+    def _wire_paths(self, kind: str, f: float, margin: float) -> list[np.ndarray]:
+        """Reference-frame paths (border → distal end) of the sequence's wires."""
+        rng, size = self._rng, self.config.size
         u = rng.uniform
         outside = 20.0 * f
         stiff = kind == "stiff"
@@ -421,11 +374,10 @@ class Simulator:
 
         def path(length: float, start=None, heading=None) -> np.ndarray:
             curv = (0.0015 if stiff else u(0.006, 0.014)) / f
-            bend = 0.0 if rng.random() < 0.3 else rng.choice([-1, 1]) * u(0.3, 1.2)
             # EVAR wires come up from the femoral access (bottom) or down the aorta (top).
             side = int(rng.choice([2, 3])) if stiff and rng.random() < 0.8 else None
             return sim_wires.wire_path(rng, size, length, curv, (80 if stiff else 25) * f,
-                                       margin, outside if start is None else 0.0, bend,
+                                       margin, outside if start is None else 0.0, 0.0,
                                        start=start, heading0=heading, side=side)
 
         lo, hi = (0.5, 0.9) if stiff else (0.3, 0.75)
@@ -439,30 +391,48 @@ class Simulator:
                 tangent = np.gradient(p1[: i + 1], axis=0)
                 normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
                 normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-9
-                shared = p1[: i + 1] + normal * rng.choice([-1, 1]) * u(2.0, 4.0) * f
+                shared = p1[: i + 1] + normal * rng.choice([-1, 1]) * u(2.5, 5.0) * f
                 d = shared[-1] - shared[-2]
                 h = np.arctan2(d[1], d[0]) + rng.choice([-1, 1]) * u(0.3, 0.9)
                 rest = path(u(0.2, 0.5) * size, start=shared[-1], heading=h)
                 paths.append(np.vstack([shared, rest[1:]]))
             else:
                 paths.append(path(u(lo, hi) * size))
-        wires = []
+        return paths
+
+    def _wires(self, paths: list[np.ndarray], kind: str, f: float,
+               detector: Detector) -> list[_Wire]:
+        """Wires on ``paths``: radius, contrast (a CNR of ``detector``), coil, motion."""
+        cfg, rng = self.config, self._rng
+        u = rng.uniform
+        stiff = kind == "stiff"
+        outside = 20.0 * f
         r_range = cfg.stiff_radius_px if stiff else cfg.wire_radius_px
+        wires = []
         for wid, p in enumerate(paths):
             full = (len(p) - 1) * sim_wires.STEP
             s_lo = outside + (0.6 if stiff else 0.4) * (full - outside)
             moving = rng.random() < 0.7
+            radius = max(u(*r_range) * f, 0.5)
+            # Tip shape: straight, angled (30-60 degrees over 4-7 px) or J (150-190 degrees
+            # over 12-20 px); the sign says which way it is shaped.
+            shape = int(rng.choice(3, p=np.asarray(cfg.tip_shapes) / sum(cfg.tip_shapes)))
+            bend, bend_px = [(0.0, 0.0), (u(0.5, 1.05), u(4.0, 7.0)),
+                             (u(2.6, 3.3), u(12.0, 20.0))][shape]
+            contrast = max(sim_wires.loguniform(rng, *cfg.wire_cnr) * detector.att_per_cnr,
+                           cfg.wire_contrast_min * detector.att_per_grey)
+            mu = contrast / (sim_wires.peak_chord(radius) * _blurred_peak(radius, detector.blur))
             wires.append(_Wire(
-                id=wid, path=p, radius=max(u(*r_range) * f, 0.5),
-                mu=u(*cfg.wire_mu) * (0.7 if stiff else 1.0), tip_factor=u(*cfg.tip_factor),
+                id=wid, path=p, radius=radius, mu=mu, tip_factor=u(*cfg.tip_factor),
                 tip_len=u(*cfg.tip_length_px) * f, s_lo=s_lo, s0=u(s_lo, full),
                 speed=u(*cfg.advance_px) * f if moving else 0.0,
-                wobble=u(0.0, 3.0) * f, wobble_period=u(6.0, 20.0)))
+                wobble=u(0.0, 3.0) * f, wobble_period=u(6.0, 20.0),
+                bend=bend * rng.choice([-1, 1]), bend_px=bend_px * f))
         return wires
 
     # ---------------------------------------------------------------------------- render
     def _render(self, sc: _Scene, t: int) -> SimFrame:
-        rng, size = self._rng, sc.size
+        size = sc.size
         map_x, map_y = sc.motion.maps(size, t)
         warped = cv2.remap(sc.stack, map_x, map_y, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REFLECT_101)
@@ -494,20 +464,10 @@ class Simulator:
             sim_wires.render_curve(None, mask, line, w.radius, 1.0)
             truths.append(WireTruth(w.id, line, line[-1].copy(), float(w.radius)))
 
-        if sc.window is None:  # automatic brightness/contrast from the noise-free signal
-            m = size // 5
-            lo, hi = np.percentile(att[m:-m:2, m:-m:2], (1.0, 99.0))
-            pad = (hi - lo) * rng.uniform(0.05, 0.6, 2)
-            sc.window = (float(lo - pad[0]), float(hi + pad[1]))
-        photons = sc.gain * cv2.exp(-att)
-        photons += cv2.sqrt(np.maximum(photons, 0.0)) * _noise(rng, size)
-        photons = cv2.GaussianBlur(photons, (0, 0), sc.blur)
-        photons += sc.read_noise * _noise(rng, size)
-        observed = -cv2.log(np.maximum(photons, 0.5) / sc.gain)
-        lo, hi = sc.window
-        img = (hi - observed) * (1.0 / (hi - lo))
-        if sc.sharpen:
-            img = img + sc.sharpen * (img - cv2.GaussianBlur(img, (0, 0), 3.0 * size / 512))
-        levels = cv2.convertScaleAbs(np.maximum(img, 0.0), alpha=255.0)  # saturates at 255
-        img = cv2.LUT(levels, sc.lut).astype(np.float32) * (1.0 / 255.0)
-        return SimFrame(image=img, mask=mask, wires=truths, open_field=sc.fixed <= COLLIMATED)
+        image, raw = sc.detector.render(att, self._noise_rng)
+        hard = None
+        if sc.hard is not None:
+            hard = cv2.remap(sc.hard, map_x, map_y, cv2.INTER_NEAREST,
+                             borderMode=cv2.BORDER_CONSTANT)
+        return SimFrame(image=image, mask=mask, wires=truths, open_field=sc.fixed <= COLLIMATED,
+                        hard=hard, raw=raw)

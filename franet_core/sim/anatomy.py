@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Static scene layers of the fluoroscopy simulator: anatomy, distractors, collimator.
+"""Static scene layers of the fluoroscopy simulator: anatomy, vessels, catheter, collimator.
 
 Everything is built once per sequence in the *attenuation* domain (line integral Σμ·t,
 dimensionless; 1.0 dims the transmitted intensity to e^−1 ≈ 37 %) and later warped per frame
@@ -25,7 +25,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from franet_core import sim_wires
+from franet_core.sim import wires as sim_wires
 
 #: Arrival distance (px) used where there is no vessel: contrast never reaches it.
 NO_VESSEL = 1e6
@@ -147,7 +147,7 @@ def _branch_tree(rng: np.random.Generator, start: np.ndarray, heading: float, di
 
 
 def draw_vessels(vessel: np.ndarray, arrival: np.ndarray,
-                 branches: list[tuple[np.ndarray, float, float]], chunk: int = 16) -> None:
+                 branches: list[tuple[np.ndarray, float, float]], chunk: int = 32) -> None:
     """Draw branches as flat-top lumens (value = diameter) with their arrival distance.
 
     Thinner branches are drawn first, so trunks overwrite them where they overlap (a trunk
@@ -174,23 +174,29 @@ def draw_vessels(vessel: np.ndarray, arrival: np.ndarray,
 
 
 def coronary_tree(rng: np.random.Generator, size: int, heart: tuple[float, float, float],
-                  f: float, guides: list[np.ndarray]) -> tuple[np.ndarray, float, list]:
+                  f: float, guides: list[np.ndarray], extra_trees: int = 0
+                  ) -> tuple[np.ndarray, float, list]:
     """Coronary tree rooted at an ostium on the upper heart border, plus optional branches
-    that follow the guidewire paths (the wire usually sits in a vessel).
+    that follow the guidewire paths (the wire usually sits in a vessel) and ``extra_trees``
+    further trees from the heart border (a dense, overlapping vessel picture).
 
     Returns (root (x, y), root heading rad, branches).
     """
     hx, hy, hr = heart
-    angle = rng.uniform(-np.pi, 0)
-    root = np.array([hx + 0.6 * hr * np.cos(angle), hy + 0.6 * hr * np.sin(angle)])
-    root = np.clip(root, 0.15 * size, 0.85 * size)
-    heading = np.arctan2(hy - root[1], hx - root[0]) + rng.normal(0, 0.6)
     branches: list[tuple[np.ndarray, float, float]] = []
-    _branch_tree(rng, root, heading, rng.uniform(4.0, 6.5) * f, rng.uniform(0.5, 0.9) * size,
-                 0.0, f, 0, branches)
+    roots = []
+    for k in range(1 + extra_trees):
+        angle = rng.uniform(-np.pi, 0) if k == 0 else rng.uniform(-np.pi, np.pi)
+        root = np.array([hx + 0.6 * hr * np.cos(angle), hy + 0.6 * hr * np.sin(angle)])
+        root = np.clip(root, 0.15 * size, 0.85 * size)
+        heading = np.arctan2(hy - root[1], hx - root[0]) + rng.normal(0, 0.6)
+        _branch_tree(rng, root, heading, rng.uniform(4.0, 6.5) * f,
+                     rng.uniform(0.5, 0.9) * size, rng.uniform(0, 0.3) * size * (k > 0), f, 0,
+                     branches)
+        roots.append((root, float(heading)))
     for g in guides:
         branches.append((g, rng.uniform(2.5, 4.5) * f, rng.uniform(0, 0.3) * size))
-    return root, float(heading), branches
+    return roots[0][0], roots[0][1], branches
 
 
 def aorto_iliac_tree(rng: np.random.Generator, size: int, f: float) -> list:
@@ -214,68 +220,35 @@ def aorto_iliac_tree(rng: np.random.Generator, size: int, f: float) -> list:
 
 
 def add_catheter(rng: np.random.Generator, att: np.ndarray, vessel: np.ndarray,
-                 arrival: np.ndarray, tip: np.ndarray, heading: float, f: float) -> None:
-    """Guiding catheter from a border to ``tip``: opaque walls, contrast-filled lumen."""
+                 arrival: np.ndarray, hard: np.ndarray, tip: np.ndarray, heading: float,
+                 f: float, path: np.ndarray | None = None, filled: bool = True) -> None:
+    """Guiding catheter from a border to ``tip``: opaque tube walls, and a lumen that fills
+    with contrast when ``filled`` (a guidewire inside it is then hidden: not filled).
+
+    ``path`` (K, 2 px, border → tip) gives its course, e.g. a guidewire's proximal part for a
+    wire leaving the catheter; otherwise a gentle curve from ``tip`` back out of the field.
+    The tube is marked in ``hard`` (a hard negative).
+    """
     size = att.shape[0]
-    pts = sim_wires.random_curve(rng, tip, heading + np.pi + rng.normal(0, 0.3), 2 * size,
-                                 rng.uniform(0.001, 0.003) / f, 100 * f)
-    out = ~sim_wires.inside(pts, -20, size + 20)
-    if out.any():
-        pts = pts[: int(np.argmax(out)) + 1]
-    width = max(3, int(round(rng.uniform(5, 8) * f)))
+    if path is None:
+        pts = sim_wires.random_curve(rng, tip, heading + np.pi + rng.normal(0, 0.3), 2 * size,
+                                     rng.uniform(0.001, 0.003) / f, 100 * f)
+        out = ~sim_wires.inside(pts, -20, size + 20)
+        if out.any():
+            pts = pts[: int(np.argmax(out)) + 1]
+    else:
+        pts = path
+    width = max(3, int(round(rng.uniform(5, 9) * f)))
     wall_mu = rng.uniform(0.06, 0.14)
     layer = np.zeros_like(att)
     cv2.polylines(layer, _poly(pts), False, wall_mu * width * 0.5, width, cv2.LINE_AA, shift=4)
     inner = max(1, width - 2 * max(1, int(round(1.5 * f))))
     cv2.polylines(layer, _poly(pts), False, wall_mu * width * 0.2, inner, cv2.LINE_AA, shift=4)
     att += blur(layer, 0.7)
-    cv2.polylines(vessel, _poly(pts), False, float(inner), inner, shift=4)
-    cv2.polylines(arrival, _poly(pts), False, 0.0, inner, shift=4)
-
-
-def add_sternal_wires(rng: np.random.Generator, layer: np.ndarray, f: float) -> None:
-    """Sternotomy cerclage wires into the metal ``layer``: small, very opaque loops."""
-    size = layer.shape[0]
-    x = rng.uniform(0.3, 0.7) * size
-    y = rng.uniform(0.05, 0.3) * size
-    for _ in range(int(rng.integers(3, 6))):
-        ax, ay = int(rng.uniform(12, 22) * f) + 1, int(rng.uniform(3, 7) * f) + 1
-        ang = rng.uniform(-20, 20)
-        cv2.ellipse(layer, (int(x), int(y)), (ax, ay), ang, 0, 360, float(rng.uniform(0.8, 1.5)),
-                    max(1, int(2 * f)), cv2.LINE_AA)
-        cv2.circle(layer, (int(x + ax * rng.choice([-1, 1])), int(y)), max(1, int(3 * f)),
-                   float(rng.uniform(1.0, 1.8)), -1, cv2.LINE_AA)
-        x += rng.normal(0, 4 * f)
-        y += rng.uniform(35, 60) * f
-
-
-def add_ecg_leads(rng: np.random.Generator, layer: np.ndarray, f: float) -> None:
-    """ECG leads (thin wire-like curves, the hardest negatives) ending at electrodes, drawn
-    anti-aliased into the metal ``layer``."""
-    size = layer.shape[0]
-    for _ in range(int(rng.integers(1, 4))):
-        length = rng.uniform(0.5, 1.6) * size
-        pts = sim_wires.wire_path(rng, size, length, rng.uniform(0.002, 0.008) / f, 60 * f,
-                                  margin=-0.5 * size, outside=20 * f, tip_bend=0.0, tries=1)
-        width = rng.uniform(1.2, 3.0) * max(f, 0.5)
-        cv2.polylines(layer, _poly(pts), False, float(rng.uniform(0.1, 0.35) * width),
-                      max(1, int(round(width - 0.5))), cv2.LINE_AA, shift=4)
-        end = pts[-1]
-        if sim_wires.inside(end[None], 0, size - 1)[0]:
-            c = (int(end[0]), int(end[1]))
-            cv2.circle(layer, c, int(rng.uniform(8, 14) * f) + 1, float(rng.uniform(0.15, 0.3)),
-                       max(1, int(2 * f)), cv2.LINE_AA)
-            cv2.circle(layer, c, int(3 * f) + 1, float(rng.uniform(0.6, 1.2)), -1, cv2.LINE_AA)
-
-
-def add_clips(rng: np.random.Generator, layer: np.ndarray, f: float) -> None:
-    """Surgical clips / markers into the metal ``layer``: short, very opaque bars."""
-    size = layer.shape[0]
-    for _ in range(int(rng.integers(1, 5))):
-        rect = ((rng.uniform(0.1, 0.9) * size, rng.uniform(0.1, 0.9) * size),
-                (rng.uniform(6, 12) * f + 1, rng.uniform(2, 4) * f + 1), rng.uniform(0, 180))
-        box = np.round(cv2.boxPoints(rect) * 16).astype(np.int32)
-        cv2.fillPoly(layer, [box], float(rng.uniform(0.6, 1.2)), cv2.LINE_AA, shift=4)
+    cv2.polylines(hard, _poly(pts), False, 1, width + 6, shift=4)
+    if filled:
+        cv2.polylines(vessel, _poly(pts), False, float(inner), inner, shift=4)
+        cv2.polylines(arrival, _poly(pts), False, 0.0, inner, shift=4)
 
 
 def collimator(rng: np.random.Generator, size: int, f: float) -> np.ndarray:
