@@ -20,6 +20,8 @@ Layout::
     DIR/masks/<name>.png     0/255 or 0/1, same size and name
     DIR/annotations.json     optional: {"<name>": [{"id": int, "centerline": [[x, y], ...]
                              (proximal → tip), "tip": [x, y], "radius_px": float (optional)}]}
+    DIR/hard/<name>.png      optional, 0/255: where distractors are (hard negatives for
+                             training crops; ``franet synth`` writes it)
 
 Coordinates: pixels, x right, y down, origin at the centre of the top-left pixel.
 Every bad input raises ``ValueError`` / ``FileNotFoundError`` naming the file; nothing is
@@ -38,7 +40,7 @@ import cv2
 import numpy as np
 
 from franet_core.preprocess import normalize_image
-from franet_core.simulator import SimFrame, WireTruth
+from franet_core.sim import SimFrame, WireTruth
 
 __all__ = ["DataFolder", "DataFolderWriter", "Sample", "load_folder", "read_image", "read_mask",
            "sequence_name", "write_data_folder"]
@@ -46,12 +48,14 @@ __all__ = ["DataFolder", "DataFolderWriter", "Sample", "load_folder", "read_imag
 
 @dataclass(frozen=True)
 class Sample:
-    """One frame: image float32 (H, W) in [0, 1], mask uint8 (H, W) in {0, 1}, wires."""
+    """One frame: image float32 (H, W) in [0, 1], mask uint8 (H, W) in {0, 1}, wires, and
+    ``hard`` (uint8 (H, W) in {0, 1}: distractor pixels) when the folder has ``hard/``."""
 
     name: str
     image: np.ndarray
     mask: np.ndarray
     wires: list[WireTruth] = field(default_factory=list)
+    hard: np.ndarray | None = None
 
 
 def _read_gray(path: Path, what: str) -> np.ndarray:
@@ -143,7 +147,12 @@ class DataFolder:
         if mask.shape != image.shape:
             raise ValueError(f"mask size {mask.shape[::-1]} (w, h) differs from its image "
                              f"{image.shape[::-1]}: {mask_path}")
-        return Sample(name, image, mask, self.annotations.get(name, []))
+        hard_path = self.root / "hard" / f"{name}.png"
+        hard = read_mask(hard_path) if hard_path.is_file() else None
+        if hard is not None and hard.shape != image.shape:
+            raise ValueError(f"hard-negative mask size {hard.shape[::-1]} (w, h) differs from "
+                             f"its image {image.shape[::-1]}: {hard_path}")
+        return Sample(name, image, mask, self.annotations.get(name, []), hard)
 
     def sequences(self) -> dict[str, list[Sample]]:
         """Frames grouped by :func:`sequence_name`, each list in natural name order."""
@@ -219,8 +228,10 @@ def load_folder(path: str | Path, check: bool = True) -> DataFolder:
 class DataFolderWriter:
     """Writes frames one by one into a new data folder; :meth:`close` writes annotations.json.
 
-    Images are stored as 8-bit PNG (round(255 · image)), masks as 0/255. The folder must
-    not already contain images (no silent mixing of data sets).
+    Images are stored as 8-bit PNG (round(255 · image)), or as the 16-bit counts of a
+    16-bit frame (``SimFrame.raw``); masks, and the hard-negative marks in ``hard/`` when
+    the frame has them, as 0/255. The folder must not already contain images (no silent
+    mixing of data sets).
     """
 
     def __init__(self, out_dir: str | Path) -> None:
@@ -236,9 +247,15 @@ class DataFolderWriter:
         """Write one frame under ``name`` (file stem, no extension)."""
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name in self._annotations:
             raise ValueError(f"invalid or duplicate frame name {name!r}")
-        image = np.round(np.clip(frame.image, 0.0, 1.0) * 255.0).astype(np.uint8)
-        for path, arr in ((self._images / f"{name}.png", image),
-                          (self._masks / f"{name}.png", (frame.mask > 0).astype(np.uint8) * 255)):
+        image = frame.raw if frame.raw is not None else \
+            np.round(np.clip(frame.image, 0.0, 1.0) * 255.0).astype(np.uint8)
+        files = [(self._images / f"{name}.png", image),
+                 (self._masks / f"{name}.png", (frame.mask > 0).astype(np.uint8) * 255)]
+        if frame.hard is not None:
+            (self.root / "hard").mkdir(exist_ok=True)
+            files.append((self.root / "hard" / f"{name}.png",
+                          (frame.hard > 0).astype(np.uint8) * 255))
+        for path, arr in files:
             if not cv2.imwrite(str(path), arr):
                 raise ValueError(f"cannot write {path}")
         self._annotations[name] = [

@@ -20,7 +20,9 @@ item is the same whichever DataLoader worker builds it.
 
 Crops (``crop=S``, an S×S window) can be biased towards the wire: with probability
 ``wire_prob`` the window is centred on a random wire pixel (jittered by up to S/4, clamped to
-the image), otherwise placed uniformly. Small uniform crops of a frame whose wire covers
+the image); with probability ``hard_prob`` on a random distractor pixel (an ECG or pacing
+lead, a catheter, a stent, a filling vessel: the hard negatives the simulator marks), and
+otherwise placed uniformly. Small uniform crops of a frame whose wire covers
 ~0.1 % of it mostly hold no foreground; but biased crops also raise the wire fraction the
 loss sees (a 128 px crop on the wire holds ~2 % wire pixels, 20x a full frame), and the
 augmented focal loss's alpha = 100 was tuned by the paper for full frames: with
@@ -40,7 +42,7 @@ from torch.utils.data import Dataset
 
 from franet_core import augment
 from franet_core.data import load_folder
-from franet_core.simulator import SimConfig, Simulator
+from franet_core.sim import SimConfig, Simulator
 
 __all__ = ["FolderDataset", "SyntheticDataset", "WIRE_CROP_PROB", "wire_biased_crop"]
 
@@ -49,9 +51,11 @@ WIRE_CROP_PROB = 0.25
 
 
 def wire_biased_crop(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray,
-                     crop: int, wire_prob: float = WIRE_CROP_PROB
+                     crop: int, wire_prob: float = WIRE_CROP_PROB,
+                     hard: np.ndarray | None = None, hard_prob: float = 0.0
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """An S×S window (S = ``crop``), centred near the wire with p = ``wire_prob``.
+    """An S×S window (S = ``crop``), centred near the wire with p = ``wire_prob``, else near
+    a marked distractor pixel of ``hard`` with p = ``hard_prob``, else placed uniformly.
 
     Images smaller than S are first padded (reflected image, zero mask) to S.
     """
@@ -61,8 +65,11 @@ def wire_biased_crop(rng: np.random.Generator, image: np.ndarray, mask: np.ndarr
         image = cv2.copyMakeBorder(image, 0, py, 0, px, cv2.BORDER_REFLECT_101)
         mask = cv2.copyMakeBorder(mask, 0, py, 0, px, cv2.BORDER_CONSTANT, value=0)
         h, w = image.shape
-    ys, xs = np.nonzero(mask)
-    if len(ys) and rng.random() < wire_prob:
+    draw = rng.random()
+    centres = mask if draw < wire_prob else \
+        hard if hard is not None and draw < wire_prob + hard_prob else None
+    ys, xs = np.nonzero(centres[:h, :w]) if centres is not None else ((), ())
+    if len(ys):
         k = int(rng.integers(len(ys)))
         cy, cx = ys[k] + rng.uniform(-crop / 4, crop / 4), xs[k] + rng.uniform(-crop / 4, crop / 4)
         y0 = int(np.clip(round(cy - crop / 2), 0, h - crop))
@@ -83,9 +90,9 @@ def _check_crop(crop: int | None) -> None:
         raise ValueError(f"crop must be a positive number of pixels, got {crop}")
 
 
-def _check_prob(value: float) -> float:
+def _check_prob(value: float, name: str = "wire_crop_prob") -> float:
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"wire_crop_prob must be in [0, 1], got {value}")
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
     return float(value)
 
 
@@ -100,7 +107,7 @@ class SyntheticDataset(Dataset):
     def __init__(self, sim_config: SimConfig = SimConfig(), seed: int = 0, length: int = 10000,
                  crop: int | None = None,
                  backgrounds: Sequence[np.ndarray] | None = None,
-                 wire_crop_prob: float = WIRE_CROP_PROB) -> None:
+                 wire_crop_prob: float = WIRE_CROP_PROB, hard_crop_prob: float = 0.0) -> None:
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         _check_crop(crop)
@@ -108,6 +115,7 @@ class SyntheticDataset(Dataset):
             raise ValueError(f"crop {crop} is larger than the simulated size {sim_config.size}")
         self.config, self.seed, self.length, self.crop = sim_config, int(seed), length, crop
         self.wire_crop_prob = _check_prob(wire_crop_prob)
+        self.hard_crop_prob = _check_prob(hard_crop_prob, "hard_crop_prob")
         self.backgrounds = list(backgrounds) if backgrounds else None
 
     def __len__(self) -> int:
@@ -120,7 +128,8 @@ class SyntheticDataset(Dataset):
         image, mask = frame.image, frame.mask
         if self.crop is not None:
             rng = np.random.default_rng((self.seed, index, 1))
-            image, mask = wire_biased_crop(rng, image, mask, self.crop, self.wire_crop_prob)
+            image, mask = wire_biased_crop(rng, image, mask, self.crop, self.wire_crop_prob,
+                                           frame.hard, self.hard_crop_prob)
         return _to_tensors(image, mask)
 
 
@@ -132,11 +141,13 @@ class FolderDataset(Dataset):
     """
 
     def __init__(self, path: str | Path, crop: int | None = None, augment: bool = False,
-                 seed: int = 0, wire_crop_prob: float = WIRE_CROP_PROB) -> None:
+                 seed: int = 0, wire_crop_prob: float = WIRE_CROP_PROB,
+                 hard_crop_prob: float = 0.0, check: bool = True) -> None:
         _check_crop(crop)
-        self.folder = load_folder(path)
+        self.folder = load_folder(path, check=check)
         self.crop, self.augment, self.seed, self.epoch = crop, augment, int(seed), 0
         self.wire_crop_prob = _check_prob(wire_crop_prob)
+        self.hard_crop_prob = _check_prob(hard_crop_prob, "hard_crop_prob")
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of ``epoch``."""
@@ -149,10 +160,13 @@ class FolderDataset(Dataset):
         if not 0 <= index < len(self.folder):
             raise IndexError(f"index {index} out of range for {len(self.folder)} items")
         sample = self.folder.samples[index]
-        image, mask = sample.image, sample.mask
+        image, mask, hard = sample.image, sample.mask, sample.hard
         rng = np.random.default_rng((self.seed, index, self.epoch))
+        if self.crop is not None:
+            # Crop first (on the hard marks too), then augment the crop: cheaper, and the
+            # dihedral/affine augmentations keep a crop centred where it was centred.
+            image, mask = wire_biased_crop(rng, image, mask, self.crop, self.wire_crop_prob,
+                                           hard, self.hard_crop_prob)
         if self.augment:
             image, mask = augment.augment_pair(rng, image, mask)
-        if self.crop is not None:
-            image, mask = wire_biased_crop(rng, image, mask, self.crop, self.wire_crop_prob)
         return _to_tensors(image, mask)

@@ -14,9 +14,13 @@
 
 """Simulate guidewire fluoroscopy sequences into a data folder, plus a contact sheet.
 
-Writes DIR/images/sNNNN_fMMMM.png (8-bit), DIR/masks/ (0/255), DIR/annotations.json
-(per-frame wires: id, centerline proximal -> tip, tip) and DIR/contact_sheet.png (raw frames
-and frames with the ground-truth mask in green). Deterministic for --seed.
+Writes DIR/images/sNNNN_fMMMM.png (8-bit, or 16-bit for sequences the detector delivers as
+raw counts), DIR/masks/ (0/255), DIR/hard/ (0/255 distractor marks, the hard negatives of
+training), DIR/annotations.json (per-frame wires: id, centerline proximal -> tip, tip) and
+DIR/contact_sheet.png (raw frames and frames with the ground-truth mask in green).
+Sequence s is simulated from the seed pair (--seed, s), so the folder is deterministic for
+--seed whatever --workers is. ``--preset`` rebuilds a held-out test domain exactly
+(franet_core.sim.presets; its own seed unless --seed is given).
 """
 from __future__ import annotations
 
@@ -28,18 +32,30 @@ ORDER = 10
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``franet synth``."""
+    from franet_core.sim import PRESETS
+
     parser.add_argument("--out", required=True, help="output data folder (must hold no images)")
+    parser.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                        help="a held-out test domain: " + "; ".join(
+                            f"{p.name}: {p.description}" for p in PRESETS.values()))
     parser.add_argument("--sequences", type=int, default=4, help="number of sequences")
     parser.add_argument("--frames", type=int, default=8, help="frames per sequence")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed (default: the preset's, else 0)")
     parser.add_argument("--size", type=int, default=512, help="frame side, px")
     parser.add_argument("--kind", default="mixed", choices=["mono", "dual", "stiff", "mixed"],
                         help="guidewire scenario")
     parser.add_argument("--backgrounds", default=None,
                         help="folder of real X-ray PNGs (DIR or DIR/images) to composite onto")
+    parser.add_argument("--background-split", default=None, choices=["train", "val", "test"],
+                        help="use the recorded split of ../shared/data/angiography-cadml "
+                             "(franet_core/sim/background_split.yaml); --backgrounds then "
+                             "names the folder holding those files, if not the recorded one")
     parser.add_argument("--background-prob", type=float, default=None, metavar="P",
                         help="share of sequences composited onto a real background "
-                             "(default: the simulator's, 0.6; 1 = all)")
+                             "(default: the preset's or the simulator's, 0.6; 1 = all)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes simulating sequences in parallel")
 
 
 def load_backgrounds(path: str) -> list:
@@ -57,9 +73,39 @@ def load_backgrounds(path: str) -> list:
     return [read_image(f) for f in files]
 
 
+def resolve_backgrounds(folder: str | None, split: str | None) -> list | None:
+    """Background images: a recorded split (optionally in ``folder``), or all of ``folder``."""
+    from franet_core.data import read_image
+    from franet_core.sim.presets import background_split
+
+    if split is not None:
+        return [read_image(p) for p in background_split(split, folder)]
+    return load_backgrounds(folder) if folder else None
+
+
+#: (config, seed, frames, backgrounds) of the running ``franet synth``, set once per worker
+#: process so the background images are not sent along with every sequence.
+_JOB: tuple = ()
+
+
+def _init_worker(config, seed: int, frames: int, backgrounds: list | None) -> None:
+    global _JOB
+    _JOB = (config, seed, frames, backgrounds)
+
+
+def _simulate(index: int) -> list:
+    """Sequence ``index`` of the running job: ``[(name, SimFrame), ...]``."""
+    from franet_core.sim import Simulator
+
+    config, seed, frames, backgrounds = _JOB
+    sim = Simulator(config, seed=(seed, index), backgrounds=backgrounds)
+    return [(f"s{index:04d}_f{j:04d}", frame) for j, frame in enumerate(sim.sequence(frames))]
+
+
 def run(args: argparse.Namespace) -> int:
     """Simulate, write the folder and the contact sheet; returns 0."""
     import dataclasses
+    from multiprocessing import get_context
     from pathlib import Path
 
     import cv2
@@ -68,22 +114,31 @@ def run(args: argparse.Namespace) -> int:
 
     from franet_core.contact_sheet import contact_sheet, overlay_mask
     from franet_core.data import DataFolderWriter
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import PRESETS, SimConfig, preset
 
     if args.sequences < 1 or args.frames < 1:
         raise ValueError("--sequences and --frames must be >= 1")
-    backgrounds = load_backgrounds(args.backgrounds) if args.backgrounds else None
-    config = SimConfig(size=args.size, kind=args.kind)
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    chosen = PRESETS[args.preset] if args.preset else None
+    split = args.background_split or (chosen.backgrounds if chosen else None)
+    backgrounds = resolve_backgrounds(args.backgrounds, split)
+    config = preset(args.preset, size=args.size, kind=args.kind) if chosen else \
+        SimConfig(size=args.size, kind=args.kind)
     if args.background_prob is not None:
         config = dataclasses.replace(config, background_prob=args.background_prob)
-    sim = Simulator(config, seed=args.seed, backgrounds=backgrounds)
+    seed = args.seed if args.seed is not None else (chosen.seed if chosen else 0)
     writer = DataFolderWriter(args.out)
     tiles, labels = [], []
     fractions = []
-    with tqdm(total=args.sequences * args.frames, unit="frame", desc="synth") as bar:
-        for s in range(args.sequences):
-            for j, frame in enumerate(sim.sequence(args.frames)):
-                name = f"s{s:04d}_f{j:04d}"
+    job = (config, seed, args.frames, backgrounds)
+    _init_worker(*job)
+    with tqdm(total=args.sequences * args.frames, unit="frame", desc="synth") as bar, \
+            get_context("fork").Pool(args.workers, _init_worker, job) as pool:
+        indices = range(args.sequences)
+        results = pool.imap(_simulate, indices) if args.workers > 1 else map(_simulate, indices)
+        for sequence in results:
+            for j, (name, frame) in enumerate(sequence):
                 writer.add(name, frame)
                 fractions.append(float(frame.mask.mean()))
                 if j == 0 and len(tiles) < 16:
