@@ -59,13 +59,14 @@ import torch.nn.functional as F
 
 from franet_core import checkpoint, config as config_io
 from franet_core.datasets import WIRE_CROP_PROB
-from franet_core.metrics import MetricAccumulator
-from franet_core.simulator import SimConfig
+from franet_core.metrics import METRICS, MetricAccumulator
+from franet_core.sim import SimConfig
 
 __all__ = ["OPTIMIZERS", "PlateauState", "TrainConfig", "build_optimizer", "epoch_indices",
            "evaluate", "reduce_on_plateau", "train"]
 
 log = logging.getLogger(__name__)
+Dataset = torch.utils.data.Dataset
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,18 @@ class TrainConfig:
     whole frames. ``wire_crop_prob`` of the crops are centred near a wire pixel, the rest
     placed uniformly; keep it low and crops large, or the wire fraction the loss sees rises
     far above a full frame's and alpha = 100 floods the background (franet_core.datasets).
-    ``backgrounds`` is a folder of real X-ray images composited behind simulated wires with
-    probability ``sim.background_prob``; every ``background_holdout``-th of them (sorted by
-    name) is used for validation only (0: all for both).
+    ``hard_crop_prob`` of the crops are centred on a distractor the simulator marked (leads,
+    catheters, stents, filling vessels: hard negatives; folders carry them in ``hard/``).
+    ``backgrounds`` is the folder holding the real angiograms of the recorded split
+    (``franet_core/sim/background_split.yaml``): the simulator composites the "train" files
+    behind training wires and the "val" files behind validation wires, with probability
+    ``sim.background_prob``; the "test" files are never used here.
+    ``init`` is a weights file (safetensors + sidecar) the model starts from: a training
+    campaign continues from the last shipped weights this way (ignored on ``--resume``).
+    ``select_metric`` is the validation metric (higher is better) that picks ``best`` and
+    drives the learning-rate plateau rule. ``time_budget_min`` (wall-clock minutes of this
+    invocation) ends training after the first epoch that exceeds it, with the state saved so
+    ``--resume`` continues: a training campaign sized to a session or a device lease.
     ``steps_per_epoch`` optimiser steps of ``batch_size`` samples (global, over all ranks)
     make one epoch; validation, learning-rate update and checkpoints happen once per epoch.
     ``loss_config`` holds keyword arguments of ``franet_core.losses.build_loss``; empty means
@@ -109,10 +119,10 @@ class TrainConfig:
     steps_per_epoch: int = 100
     crop: int | None = 256
     wire_crop_prob: float = WIRE_CROP_PROB
+    hard_crop_prob: float = 0.0
     sim: SimConfig = SimConfig()
     sim_fraction: float | None = None
     backgrounds: str | None = None
-    background_holdout: int = 5
     data: tuple[str, ...] = ()
     val_data: tuple[str, ...] = ()
     train_seed: int = 0
@@ -121,6 +131,9 @@ class TrainConfig:
     val_batch_size: int = 4
     threshold: float = 0.5
     backbone_weights: str | None = None
+    init: str | None = None
+    select_metric: str = "f1"
+    time_budget_min: float | None = None
     num_workers: int = 0
     seed: int = 0
     amp: bool = True
@@ -133,6 +146,9 @@ class TrainConfig:
         for name in ("batch_size", "epochs", "steps_per_epoch", "val_frames", "val_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.time_budget_min is not None and not self.time_budget_min > 0:
+            raise ValueError(f"time_budget_min must be > 0 minutes or null, "
+                             f"got {self.time_budget_min}")
         if self.sim_fraction is not None and not 0.0 <= self.sim_fraction <= 1.0:
             raise ValueError(f"sim_fraction must be in [0, 1] or null, got {self.sim_fraction}")
         if self.train_seed == self.val_seed:
@@ -144,8 +160,15 @@ class TrainConfig:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if not 0.0 <= self.wire_crop_prob <= 1.0:
-            raise ValueError(f"wire_crop_prob must be in [0, 1], got {self.wire_crop_prob}")
+        for name in ("wire_crop_prob", "hard_crop_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.wire_crop_prob + self.hard_crop_prob > 1.0:
+            raise ValueError("wire_crop_prob + hard_crop_prob must be <= 1, got "
+                             f"{self.wire_crop_prob} + {self.hard_crop_prob}")
+        if self.select_metric not in SELECT_METRICS:
+            raise ValueError(f"select_metric must be one of {SELECT_METRICS}, "
+                             f"got {self.select_metric!r}")
 
     @property
     def share_sim(self) -> float:
@@ -162,6 +185,8 @@ class TrainConfig:
 
 #: Optimisers ``TrainConfig.optimizer`` accepts.
 OPTIMIZERS = ("sgd", "adamw")
+#: Validation metrics that can select the best checkpoint (higher is better).
+SELECT_METRICS = tuple(m for m in METRICS if m != "gsp")
 
 
 def build_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
@@ -225,57 +250,32 @@ def epoch_indices(epoch: int, *, steps: int, batch: int, rank: int = 0, world: i
     return idx.reshape(steps, world, batch // world)[:, rank].ravel().tolist()
 
 
-Dataset = torch.utils.data.Dataset
-
-
-def split_backgrounds(folder: str | Path, holdout_every: int) -> tuple[list[np.ndarray],
-                                                                       list[np.ndarray]]:
-    """Real background images of ``folder`` (sorted by name) as ``(train, validation)``.
-
-    Every ``holdout_every``-th image (indices 0, k, 2k, ...) is kept for validation only, so
-    validation also measures generalisation to unseen anatomy; 0 uses all images for both.
-    """
-    from franet_core.data import read_image
-
-    paths = sorted(p for p in Path(folder).iterdir()
-                   if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff"))
-    if not paths:
-        raise FileNotFoundError(f"no background images (.png/.jpg/.tif) in {folder}")
-    images = [read_image(p) for p in paths]
-    if holdout_every <= 0:
-        return images, images
-    held = set(range(0, len(images), holdout_every))
-    train = [im for i, im in enumerate(images) if i not in held]
-    return train or images, [images[i] for i in sorted(held)]
-
-
-Dataset = torch.utils.data.Dataset
-
-
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, int, list[Any], Dataset]:
     """Return ``(train_set, n_sim, folder_sets, val_set)`` for ``cfg`` (see TrainConfig).
 
     ``train_set`` is ``ConcatDataset([simulator?, *folder_sets])``; ``n_sim`` is the number
     of simulator items in front (0 without the simulator).
     """
+    from franet_core.commands.synth import resolve_backgrounds
     from franet_core.datasets import FolderDataset, SyntheticDataset
 
     parts: list[Dataset] = []
     n_sim = 0
-    train_bg = val_bg = None
-    if cfg.backgrounds is not None:
-        train_bg, val_bg = split_backgrounds(cfg.backgrounds, cfg.background_holdout)
     if cfg.uses_sim:
         n_sim = cfg.epochs * cfg.steps_per_epoch * cfg.batch_size
+        train_bg = resolve_backgrounds(cfg.backgrounds, "train") if cfg.backgrounds else None
         parts.append(SyntheticDataset(cfg.sim, cfg.train_seed, n_sim, crop=cfg.crop,
-                                      backgrounds=train_bg, wire_crop_prob=cfg.wire_crop_prob))
+                                      backgrounds=train_bg, wire_crop_prob=cfg.wire_crop_prob,
+                                      hard_crop_prob=cfg.hard_crop_prob))
     folders = [FolderDataset(p, crop=cfg.crop, augment=True, seed=cfg.seed,
-                             wire_crop_prob=cfg.wire_crop_prob) for p in cfg.data]
+                             wire_crop_prob=cfg.wire_crop_prob,
+                             hard_crop_prob=cfg.hard_crop_prob, check=False) for p in cfg.data]
     parts += folders
     if cfg.val_data:
         val: Dataset = torch.utils.data.ConcatDataset(
             [FolderDataset(p, crop=None, augment=False) for p in cfg.val_data])
     elif cfg.uses_sim:
+        val_bg = resolve_backgrounds(cfg.backgrounds, "val") if cfg.backgrounds else None
         val = SyntheticDataset(cfg.sim, cfg.val_seed, cfg.val_frames, crop=None,
                                backgrounds=val_bg)
     else:
@@ -436,119 +436,189 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(torch.initial_seed() % 2**32)
 
 
+@dataclass
+class _Run:
+    """The mutable state of one training run (what ``state.safetensors`` holds)."""
+
+    model: nn.Module
+    net: nn.Module                    # the model, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    device: torch.device
+    dist: _Dist
+    sched: PlateauState
+    epoch: int = 0
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _init_model(cfg: TrainConfig, model: nn.Module) -> None:
+    """Load ``cfg.init`` (a weights file of the same model and config) into ``model``."""
+    state, meta = checkpoint.load_weights(cfg.init)
+    if meta["model"] != cfg.model or dict(meta.get("model_config", {})) != dict(cfg.model_config):
+        raise ValueError(f"init weights {cfg.init} are for {meta['model']} "
+                         f"{meta.get('model_config', {})}, not {cfg.model} {cfg.model_config}")
+    model.load_state_dict(state)
+    log.info("initialised from %s (epoch %s of its run)", cfg.init, meta.get("epoch"))
+
+
+def _start(cfg: TrainConfig, out: Path, resume: bool) -> _Run:
+    """Build model, optimiser, scaler and loss; restore them from ``out`` with ``resume``."""
+    from franet_core.losses import build_loss
+    from franet_core.models import build_model, load_backbone_weights
+
+    dist_env = _init_distributed(cfg.device)
+    device = resolve_device(cfg.device, dist_env.local_rank)
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = build_model(cfg.model, **cfg.model_config).to(device)
+    if cfg.backbone_weights and not resume:
+        report = load_backbone_weights(model, cfg.backbone_weights)
+        log.info("backbone weights from %s: %s", cfg.backbone_weights, report.summary())
+    if cfg.init and not resume:
+        _init_model(cfg, model)
+    optimizer = build_optimizer(cfg, model.parameters())
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+    run = _Run(model, model, optimizer, scaler, build_loss(cfg.loss, **cfg.loss_config),
+               device, dist_env, PlateauState(cfg.lr))
+    if resume:
+        meta = load_training_state(out / "state.safetensors", model, optimizer)
+        run.sched = PlateauState(**meta["schedule"])
+        run.epoch, run.step, run.history = meta["epoch"], meta["step"], meta["history"]
+        if meta.get("scaler"):
+            scaler.load_state_dict(meta["scaler"])
+    if dist_env.world > 1:
+        run.net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    return run
+
+
+def _train_epoch(cfg: TrainConfig, run: _Run, train_set: Dataset, n_sim: int,
+                 folder_sets: list[Any], writer: Any, progress: bool) -> list[float]:
+    """One epoch of ``cfg.steps_per_epoch`` optimiser steps; returns the step losses."""
+    from tqdm import tqdm
+
+    epoch, dist_env, device = run.epoch, run.dist, run.device
+    for group in run.optimizer.param_groups:
+        group["lr"] = run.sched.lr
+    _seed_everything(cfg.seed, epoch, dist_env.rank)
+    for folder_set in folder_sets:
+        folder_set.set_epoch(epoch)
+    indices = epoch_indices(epoch, steps=cfg.steps_per_epoch, batch=cfg.batch_size,
+                            rank=dist_env.rank, world=dist_env.world, n_sim=n_sim,
+                            n_folder=sum(len(f) for f in folder_sets),
+                            sim_fraction=cfg.share_sim, seed=cfg.seed)
+    loader = torch.utils.data.DataLoader(
+        train_set, batch_size=cfg.batch_size // dist_env.world, sampler=indices,
+        num_workers=cfg.num_workers, worker_init_fn=_worker_init,
+        generator=torch.Generator().manual_seed(cfg.seed * 1009 + epoch),
+        pin_memory=device.type == "cuda", persistent_workers=False)
+    run.net.train()
+    losses: list[float] = []
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+               disable=not (progress and dist_env.main), dynamic_ncols=True)
+    for images, masks in bar:
+        images, masks = images.to(device), masks.to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.float16,
+                            enabled=run.scaler.is_enabled()):
+            logits = run.net(images)
+        loss = run.loss_fn(logits.float(), masks)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.step += 1
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.4g}")
+        if writer is not None:
+            writer.add_scalar("train/loss", losses[-1], run.step)
+    return losses
+
+
+def _check_finite(run: _Run, losses: list[float]) -> None:
+    """Stop with a clear message when training diverged (NaN/Inf loss or weights)."""
+    bad = [k for k, v in run.model.state_dict().items()
+           if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad or not np.all(np.isfinite(losses)):
+        raise FloatingPointError(
+            f"training diverged in epoch {run.epoch + 1}: "
+            + (f"non-finite weights in {bad[:3]}" if bad else "non-finite loss")
+            + f" (lr {run.sched.lr:g}); no checkpoint of this epoch was written - lower the "
+            "learning rate or resume from the last good state")
+
+
+def _end_epoch(cfg: TrainConfig, run: _Run, out: Path, val_loader: Any, losses: list[float],
+               train_s: float, writer: Any) -> dict[str, Any]:
+    """Validate, update the lr schedule, write checkpoints and logs; return the record."""
+    _check_finite(run, losses)
+    main = run.dist.main
+    val = evaluate(run.model, val_loader, run.device, cfg.threshold) if main else {}
+    score = _broadcast_float(val.get(cfg.select_metric, 0.0), run.dist, run.device)
+    is_best = score > run.sched.best
+    record = {"epoch": run.epoch + 1, "step": run.step, "lr": run.sched.lr,
+              "loss": float(np.mean(losses)), "train_s": train_s,
+              "s_per_step": train_s / len(losses), **{f"val_{k}": v for k, v in val.items()}}
+    run.sched = reduce_on_plateau(run.sched, score, factor=cfg.lr_factor,
+                                  patience=cfg.lr_patience, min_lr=cfg.min_lr)
+    run.history.append(record)
+    run.epoch += 1
+    if not main:
+        return record
+    _save_weights(out / "last.safetensors", run.model, cfg, run.epoch, val)
+    if is_best:
+        _save_weights(out / "best.safetensors", run.model, cfg, run.epoch, val)
+    save_training_state(out / "state.safetensors", run.model, run.optimizer, {
+        "epoch": run.epoch, "step": run.step, "history": run.history,
+        "schedule": {"lr": run.sched.lr, "best": run.sched.best,
+                     "bad_epochs": run.sched.bad_epochs},
+        "scaler": run.scaler.state_dict()})
+    for key, value in record.items():
+        if key not in ("epoch", "step") and value is not None and np.isfinite(value):
+            writer.add_scalar(f"epoch/{key}", value, run.epoch)
+    writer.flush()
+    log.info("epoch %d/%d  step %d  loss %.4g  val %s %.4f  (F1 %.4f  P %.4f  S %.4f  GSP "
+             "%.3f px)  lr %.3g  %.1f s (%.3f s/step)%s", run.epoch, cfg.epochs, run.step,
+             record["loss"], cfg.select_metric, score, val["f1"], val["precision"],
+             val["sensitivity"], val["gsp"], record["lr"], train_s, record["s_per_step"],
+             "  *best*" if is_best else "")
+    return record
+
+
 def train(cfg: TrainConfig, out_dir: str | Path, *, resume: bool = False,
           progress: bool = True, on_epoch: Callable[[dict[str, Any]], None] | None = None
           ) -> dict[str, Any]:
     """Train ``cfg`` into ``out_dir``; return ``{"best_f1", "epochs", "history", ...}``.
 
     With ``resume`` the model, optimizer, schedule and epoch counter are restored from
-    ``out_dir/state.safetensors`` and training continues with the next epoch.
+    ``out_dir/state.safetensors`` and training continues with the next epoch. ``best_f1``
+    is the best validation ``cfg.select_metric``.
     """
     from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
-
-    from franet_core.losses import build_loss
-    from franet_core.models import build_model, load_backbone_weights
 
     out = Path(out_dir)
-    dist_env = _init_distributed(cfg.device)
-    device = resolve_device(cfg.device, dist_env.local_rank)
-    use_amp = cfg.amp and device.type == "cuda"
-
-    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = build_model(cfg.model, **cfg.model_config).to(device)
-    if cfg.backbone_weights and not resume:
-        report = load_backbone_weights(model, cfg.backbone_weights)
-        log.info("backbone weights from %s: %s", cfg.backbone_weights, report.summary())
-    optimizer = build_optimizer(cfg, model.parameters())
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    loss_fn = build_loss(cfg.loss, **cfg.loss_config)
-
-    sched, start_epoch, step, history = PlateauState(cfg.lr), 0, 0, []
-    if resume:
-        meta = load_training_state(out / "state.safetensors", model, optimizer)
-        sched = PlateauState(**meta["schedule"])
-        start_epoch, step, history = meta["epoch"], meta["step"], meta["history"]
-        if meta.get("scaler"):
-            scaler.load_state_dict(meta["scaler"])
-    net: nn.Module = model
-    if dist_env.world > 1:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-
+    run = _start(cfg, out, resume)
     train_set, n_sim, folder_sets, val_set = build_datasets(cfg)
-    n_folder = sum(len(f) for f in folder_sets)
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=cfg.val_batch_size)
     writer = None
-    if dist_env.main:
+    if run.dist.main:
         out.mkdir(parents=True, exist_ok=True)
         config_io.save_file(cfg, out / "config.yaml")
         writer = SummaryWriter(str(out / "tb"))
-
-    for epoch in range(start_epoch, cfg.epochs):
+    started = time.perf_counter()
+    while run.epoch < cfg.epochs:
+        if cfg.time_budget_min is not None and \
+                time.perf_counter() - started > 60.0 * cfg.time_budget_min:
+            log.info("time budget of %.1f min spent after epoch %d; --resume continues",
+                     cfg.time_budget_min, run.epoch)
+            break
         t0 = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = sched.lr
-        _seed_everything(cfg.seed, epoch, dist_env.rank)
-        for folder_set in folder_sets:
-            folder_set.set_epoch(epoch)
-        indices = epoch_indices(epoch, steps=cfg.steps_per_epoch, batch=cfg.batch_size,
-                                rank=dist_env.rank, world=dist_env.world, n_sim=n_sim,
-                                n_folder=n_folder, sim_fraction=cfg.share_sim,
-                                seed=cfg.seed)
-        loader = torch.utils.data.DataLoader(
-            train_set, batch_size=cfg.batch_size // dist_env.world, sampler=indices,
-            num_workers=cfg.num_workers, worker_init_fn=_worker_init,
-            generator=torch.Generator().manual_seed(cfg.seed * 1009 + epoch),
-            pin_memory=device.type == "cuda", persistent_workers=False)
-        net.train()
-        losses = []
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not (progress and dist_env.main), dynamic_ncols=True)
-        for images, masks in bar:
-            images, masks = images.to(device), masks.to(device)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                logits = net(images)
-            loss = loss_fn(logits.float(), masks)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{losses[-1]:.4g}")
-            if writer is not None:
-                writer.add_scalar("train/loss", losses[-1], step)
-        train_s = time.perf_counter() - t0
-
-        val = evaluate(model, val_loader, device, cfg.threshold) if dist_env.main else {}
-        val_f1 = _broadcast_float(val.get("f1", 0.0), dist_env, device)
-        is_best = val_f1 > sched.best
-        record = {"epoch": epoch + 1, "step": step, "lr": sched.lr,
-                  "loss": float(np.mean(losses)), "train_s": train_s,
-                  "s_per_step": train_s / len(losses), **{f"val_{k}": v for k, v in val.items()}}
-        sched = reduce_on_plateau(sched, val_f1, factor=cfg.lr_factor,
-                                  patience=cfg.lr_patience, min_lr=cfg.min_lr)
-        history.append(record)
-        if dist_env.main:
-            _save_weights(out / "last.safetensors", model, cfg, epoch + 1, val)
-            if is_best:
-                _save_weights(out / "best.safetensors", model, cfg, epoch + 1, val)
-            save_training_state(out / "state.safetensors", model, optimizer, {
-                "epoch": epoch + 1, "step": step, "history": history,
-                "schedule": {"lr": sched.lr, "best": sched.best, "bad_epochs": sched.bad_epochs},
-                "scaler": scaler.state_dict()})
-            for key, value in record.items():
-                if key not in ("epoch", "step"):
-                    writer.add_scalar(f"epoch/{key}", value, epoch + 1)
-            writer.flush()
-            log.info("epoch %d/%d  loss %.4g  val F1 %.4f  P %.4f  S %.4f  GSP %.3f px  "
-                     "lr %.3g  %.1f s (%.3f s/step)%s", epoch + 1, cfg.epochs, record["loss"],
-                     val["f1"], val["precision"], val["sensitivity"], val["gsp"],
-                     record["lr"], train_s, record["s_per_step"], "  *best*" if is_best else "")
+        losses = _train_epoch(cfg, run, train_set, n_sim, folder_sets, writer, progress)
+        record = _end_epoch(cfg, run, out, val_loader, losses, time.perf_counter() - t0, writer)
         if on_epoch is not None:
             on_epoch(record)
     if writer is not None:
         writer.close()
-    best = max((r.get("val_f1", 0.0) for r in history), default=float("nan"))
-    return {"best_f1": best, "epochs": len(history), "history": history, "model": model}
+    key = f"val_{cfg.select_metric}"
+    best = max((r.get(key, 0.0) for r in run.history), default=float("nan"))
+    return {"best_f1": best, "epochs": len(run.history), "history": run.history,
+            "model": run.model}

@@ -30,7 +30,7 @@ TINY_MODEL = {"width_mult": 0.25, "t": 1, "bottleneck_channels": 16,
 
 
 def tiny_config(**kw) -> TrainConfig:
-    from franet_core.simulator import SimConfig
+    from franet_core.sim import SimConfig
 
     base = {"model": "franet", "model_config": TINY_MODEL, "sim": SimConfig(size=64),
             "crop": 64, "batch_size": 4, "epochs": 2, "steps_per_epoch": 2, "val_frames": 2,
@@ -113,7 +113,7 @@ def test_loss_decreases_when_fitting_a_fixed_folder(tmp_path, optimizer):
 
     (Fresh simulated frames every step, as in ``runs``, make a 2-step loss curve noise.)"""
     from franet_core.data import write_data_folder
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import SimConfig, Simulator
 
     write_data_folder(tmp_path / "data", [Simulator(SimConfig(size=64), seed=5).sequence(3)])
     cfg = tiny_config(epochs=4, steps_per_epoch=4, batch_size=3, crop=None,
@@ -220,7 +220,7 @@ def test_cli_config_layers(tmp_path):
 
 def test_trains_from_data_folders_without_the_simulator(tmp_path):
     from franet_core.data import write_data_folder
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import SimConfig, Simulator
 
     sim = Simulator(SimConfig(size=64, kind="mono"), seed=11)
     write_data_folder(tmp_path / "train", [sim.sequence(3)])
