@@ -304,7 +304,8 @@ def _markdown(result: dict[str, Any], files: dict[str, str]) -> str:
         "| metric | mean ± std | median |", "|---|---|---|",
     ]
     names = {"precision": "precision", "sensitivity": "sensitivity (recall)", "f1": "F1",
-             "gsp": "GSP (px)"}
+             "gsp": "GSP (px)", "relaxed_precision": "relaxed precision",
+             "relaxed_recall": "relaxed recall", "relaxed_f1": "relaxed F1"}
     for m in METRICS:
         mean_std, med = _fmt(result["metrics"][m], 3 if m == "gsp" else 4)
         lines.append(f"| {names[m]} | {mean_std} | {med} |")
