@@ -16,6 +16,7 @@
 
 Coordinates: x right (column), y down (row), px, origin at the top-left pixel centre.
 """
+import itertools
 import math
 
 import numpy as np
@@ -23,6 +24,9 @@ import pytest
 from skimage.morphology import skeletonize
 
 from franet_core import metrics
+from franet_core.tracking_metrics import (evaluate_sequence, match_frame, tip_counts, TipCounts,
+                                          TruthWire)
+from franet_core.types import WireState, WireStatus
 
 
 def _row(row, cols=(2, 18), shape=(12, 20)):
@@ -199,3 +203,90 @@ def test_relaxed_metrics_are_fast_on_a_noisy_512px_frame():
     t0 = time.perf_counter()
     metrics.relaxed_counts(pred, centerlines=line)
     assert time.perf_counter() - t0 < 3.0
+
+
+# ----------------------------------------------------------------------------- tips
+def _truth(wid, tip):
+    return TruthWire(wid, np.array([[0.0, 0.0], tip], dtype=np.float64), np.asarray(tip, float))
+
+
+def _state(wid, tip, status=WireStatus.TRACKING):
+    return WireState(id=wid, status=status, confidence=1.0,
+                     tip=None if tip is None else np.asarray(tip, float), tip_angle=None,
+                     tip_covariance=None, tip_velocity=None, centerline=np.zeros((0, 2)),
+                     length_px=0.0)
+
+
+def test_missed_tips_are_counted():
+    truth = [_truth(0, [10.0, 10.0]), _truth(1, [50.0, 50.0])]
+    counts = tip_counts(truth, [_state(7, [13.0, 14.0])])         # 5.0 px from wire 0: found
+    assert counts == TipCounts(true=2, detected=1, published=1, false=0)
+    assert tip_counts(truth, []) == TipCounts(2, 0, 0, 0)
+
+
+def test_false_tip_is_counted():
+    truth = [_truth(0, [10.0, 10.0])]
+    counts = tip_counts(truth, [_state(1, [10.0, 15.0]), _state(2, [10.0, 15.5])])
+    assert counts == TipCounts(true=1, detected=1, published=2, false=1)   # 5 px in, 5.5 out
+    assert tip_counts([], [_state(1, [3.0, 3.0])]) == TipCounts(0, 0, 1, 1)  # no wire at all
+
+
+def test_a_second_tip_on_a_found_wire_is_not_false():
+    """False means far from every true tip; a duplicate near a true tip steers nowhere wrong."""
+    truth = [_truth(0, [10.0, 10.0])]
+    near = [_state(1, [11.0, 10.0]), _state(2, [10.0, 12.0])]
+    assert tip_counts(truth, near) == TipCounts(true=1, detected=1, published=2, false=0)
+
+
+def test_a_lost_wire_is_neither_detected_nor_false():
+    truth = [_truth(0, [10.0, 10.0])]
+    lost = _state(3, None, WireStatus.LOST)
+    assert tip_counts(truth, [lost]) == TipCounts(1, 0, 0, 0)
+    predicted = _state(4, [11.0, 10.0], WireStatus.PREDICTED)        # coasting still counts
+    assert tip_counts(truth, [lost, predicted]) == TipCounts(1, 1, 1, 0)
+
+
+def test_one_published_tip_finds_one_true_tip():
+    truth = [_truth(0, [10.0, 10.0]), _truth(1, [12.0, 10.0])]
+    assert tip_counts(truth, [_state(1, [11.0, 10.0])]) == TipCounts(2, 1, 1, 0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_detection_is_the_largest_one_to_one_matching(seed):
+    """Against trying every assignment: no matching within 5 px finds more tips."""
+    rng = np.random.default_rng(seed)
+    truth = [_truth(i, rng.uniform(0, 12, 2)) for i in range(3)]
+    pred = [_state(i, rng.uniform(0, 12, 2)) for i in range(rng.integers(1, 4))]
+    d = np.array([[np.hypot(*(t.tip - p.tip)) for p in pred] for t in truth])
+    best = max(sum(d[i, j] <= 5.0 for i, j in zip(rows, cols))
+               for rows in itertools.permutations(range(3), len(pred))
+               for cols in [range(len(pred))])
+    assert tip_counts(truth, pred).detected == best
+
+
+def test_sequence_rates_and_frames_with_a_false_tip():
+    truth = [[_truth(0, [10.0, 10.0])]] * 4
+    pred = [[_state(1, [10.0, 12.0])],                                 # found
+            [_state(1, [10.0, 31.0])],                                 # false (and missed)
+            [_state(1, None, WireStatus.LOST)],                        # missed, not false
+            [_state(1, [10.0, 11.0]), _state(2, [40.0, 40.0])]]        # found + false
+    report = evaluate_sequence(truth, pred, tolerance_px=5.0)
+    assert report.tips == TipCounts(true=4, detected=2, published=4, false=2)
+    assert report.tip_detection_rate == 0.5
+    assert report.false_tip_rate == 0.5
+    assert report.frames_with_false_tip == 2 and report.false_tip_frame_rate == 0.5
+    # The 20 px gated matching behind tip error / id switches is unchanged.
+    assert report.tip_errors_px.tolist() == [2.0, 1.0]
+    assert match_frame(truth[0], pred[1]) == []
+    assert "tips found within 5 px 50.0% (2/4)" in report.summary()
+    loose = evaluate_sequence(truth, pred, tolerance_px=25.0)
+    assert loose.tips == TipCounts(4, 3, 4, 1)
+
+
+def test_tip_rates_when_nothing_is_there():
+    report = evaluate_sequence([[]] * 3, [[]] * 3)
+    assert math.isnan(report.tip_detection_rate)                       # nothing to detect
+    assert report.false_tip_rate == 0.0                                # nothing published
+    assert report.false_tip_frame_rate == 0.0
+    with pytest.raises(ValueError, match="tolerance"):
+        tip_counts([], [], tolerance_px=float("nan"))
