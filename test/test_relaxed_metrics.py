@@ -18,6 +18,7 @@ Coordinates: x right (column), y down (row), px, origin at the top-left pixel ce
 """
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -290,3 +291,98 @@ def test_tip_rates_when_nothing_is_there():
     assert report.false_tip_frame_rate == 0.0
     with pytest.raises(ValueError, match="tolerance"):
         tip_counts([], [], tolerance_px=float("nan"))
+
+
+# ----------------------------------------------------------------------------- franet eval
+TINY_MODEL = {"width_mult": 0.25, "t": 1, "bottleneck_channels": 16,
+              "decoder_channels": [8, 8, 8, 8, 8]}
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    """Tiny weights and two annotated simulated folders, .../mono and .../dual (64 px)."""
+    import torch
+
+    from franet_core import checkpoint
+    from franet_core.data import write_data_folder
+    from franet_core.models import build_model
+    from franet_core.simulator import SimConfig, Simulator
+
+    root = tmp_path_factory.mktemp("kinds")
+    torch.manual_seed(0)
+    weights = root / "tiny.safetensors"
+    checkpoint.save_weights(weights, build_model("franet", **TINY_MODEL).state_dict(),
+                            {"model": "franet", "model_config": TINY_MODEL, "threshold": 0.5})
+    for seed, kind in enumerate(("mono", "dual")):
+        sim = Simulator(SimConfig(kind=kind, size=64), seed=seed)
+        write_data_folder(root / "heldout" / kind, [sim.sequence(3)])
+    return weights, root / "heldout" / "mono", root / "heldout" / "dual"
+
+
+def test_eval_reports_each_folder_and_all_of_them(kinds, tmp_path):
+    import json
+
+    from franet_core.cli import main
+    from franet_core.data import load_folder
+    from franet_core.evaluate import segment_images
+    from franet_core.segmenter import build_segmenter
+
+    weights, mono, dual = kinds
+    out = tmp_path / "eval"
+    assert main(["eval", "--data", str(mono), str(dual), "--weights", str(weights),
+                 "--out", str(out), "--rho", "1.5"]) == 0
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+    result = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
+    assert result["rho"] == 1.5 and result["tip_tolerance_px"] == 5.0
+    assert list(result["per_folder"]) == ["mono", "dual"]
+    assert result["frames"] == 6 and result["per_folder"]["dual"]["frames"] == 3
+    assert {f["folder"] for f in result["per_frame"]} == {"mono", "dual"}
+    assert "dual/s0000_f0002" in {f["name"] for f in result["per_frame"]}
+    # Independent recomputation of the mono folder's relaxed F1 from the raw segmenter output.
+    seg, _ = build_segmenter(weights)
+    samples = load_folder(mono).samples
+    probs = segment_images(seg, [s.image for s in samples])
+    expected = [metrics.relaxed_f1(p > 0.5, s.mask, [w.centerline for w in s.wires], rho=1.5)
+                for p, s in zip(probs, samples)]
+    got = result["per_folder"]["mono"]["metrics"]["relaxed_f1"]["mean"]
+    assert got == pytest.approx(np.mean(expected))
+    everything = [f["relaxed_f1"] for f in result["per_frame"]]
+    assert result["metrics"]["relaxed_f1"]["mean"] == pytest.approx(np.mean(everything))
+    # Tips: overall counts are the sums of the folders', rates recomputed from them.
+    overall = result["tracking"]["overall"]
+    folders = [result["per_folder"][k]["tracking"] for k in ("mono", "dual")]
+    for key in ("true_tips", "detected_tips", "published_tips", "false_tips",
+                "frames_with_false_tip"):
+        assert overall[key] == sum(f[key] for f in folders), key
+    assert overall["true_tips"] == 3 + 6                              # mono 1, dual 2 per frame
+    assert overall["tip_detection_rate"] == pytest.approx(
+        overall["detected_tips"] / overall["true_tips"])
+    assert 0.0 <= overall["false_tip_rate"] <= 1.0
+    report = (out / "report.md").read_text()
+    for text in ("## Per data folder", "| mono | 3 |", "| **all** | 6 |", "relaxed F1",
+                 "false tips", "docs/metrics.md"):
+        assert text in report, text
+
+
+def test_eval_labels_and_options_are_checked():
+    from franet_core.evaluate import EvalConfig, folder_labels
+
+    assert folder_labels(["runs/heldout/mono", "runs/heldout/dual"]) == ["mono", "dual"]
+    assert folder_labels(["a/test/mono", "b/test/mono"]) == ["a/test/mono", "b/test/mono"]
+    with pytest.raises(ValueError, match="twice"):
+        folder_labels(["x/mono", "x/mono/"])
+    with pytest.raises(ValueError, match="rho"):
+        EvalConfig(rho=-2.0)
+    # The CLI's literal defaults (kept literal so that --help stays fast) match the library's.
+    import argparse
+
+    from franet_core.commands import eval as eval_command
+    from franet_core.tracking_metrics import TIP_TOLERANCE_PX
+
+    parser = argparse.ArgumentParser()
+    eval_command.add_arguments(parser)
+    args = parser.parse_args(["--data", "a", "b", "--out", "o"])
+    assert (args.rho, args.tip_tolerance) == (metrics.RHO_PX, TIP_TOLERANCE_PX)
+    assert args.data == [Path("a"), Path("b")]
