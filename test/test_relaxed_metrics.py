@@ -95,6 +95,15 @@ def test_tolerance_is_inclusive_and_euclidean():
     assert metrics.relaxed_scores(knight, centerlines=point, rho=math.sqrt(5)) == (1.0, 1.0, 1.0)
 
 
+def test_tolerance_reaches_round_a_short_segment():
+    """A 1 px centerline from x = 5 to 6 (midpoint 5.5): x = 3..8 on its row are within 2 px."""
+    line = [np.array([[5.0, 5.0], [6.0, 5.0]])]
+    pred = _row(5, cols=(3, 9))
+    assert metrics.relaxed_counts(pred, centerlines=line) == (6, 6, 2, 2)
+    wider = _row(5, cols=(2, 10))                       # x = 2 and 9 are 3 px from an end
+    assert metrics.relaxed_counts(wider, centerlines=line) == (6, 8, 2, 2)
+
+
 def test_partial_prediction_and_a_distractor():
     """Truth y = 5, x = 0..19 (20 points); prediction: x = 0..9 on it plus a line 6 px away."""
     line = [np.array([[0.0, 5.0], [19.0, 5.0]])]
