@@ -12,12 +12,15 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Evaluate a segmenter on a data folder the way the FRA-Net paper reports it.
+"""Evaluate a segmenter on one or more data folders the way the FRA-Net paper reports it.
 
-Per frame: pixel precision, sensitivity, F1 and GSP (px, :mod:`franet_core.metrics`), from the
+Per frame: pixel precision, sensitivity, F1 and GSP (px), and relaxed precision, recall and F1
+at a tolerance ρ (px; :mod:`franet_core.metrics`, definitions in docs/metrics.md), from the
 annotated centerlines when ``annotations.json`` is present, else from the skeleton of the
 ground-truth mask. Aggregates: mean ± std and median over frames, and per sequence (the
-paper's Figure 9; a sequence is the file-name stem up to its last ``_``).
+paper's Figure 9; a sequence is the file-name stem up to its last ``_``). Several folders
+(e.g. one per kind of test data) are each scored on their own and together
+(:func:`evaluate_folders`): the overall row pools their frames.
 
 Timing, two ways: *throughput* as the paper measures it, N frames of a whole sequence over the
 wall time T to segment them (preprocessing, network, thresholding; batches of ``batch_size``),
@@ -25,7 +28,8 @@ reported as frames per second and ms per frame; and *latency*, batch-1 calls on 
 after a warm-up (mean, median and 95th percentile in ms), which is what a robot loop waits.
 
 With annotations and the tracking modules present, the full FramePipeline also runs over each
-sequence and tracking metrics (tip error and friends) are added.
+sequence and tracking metrics are added (:mod:`franet_core.tracking_metrics`): tip detection
+rate and false-tip rate at a tolerance (5 px), tip error, identity switches and friends.
 
 Outputs written by :func:`write_report`: ``report.md``, ``metrics.json`` (everything, per frame
 included), ``per_sequence_f1.png`` and ``overlays.png`` (worst / median / best frames; yellow
@@ -34,7 +38,7 @@ true positive, red false positive, blue false negative as drawn by
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import json
 import logging
 import math
@@ -44,11 +48,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from franet_core.metrics import METRICS, MetricAccumulator, f1, precision, sensitivity
+from franet_core.metrics import (f1, MetricAccumulator, METRICS, precision, RHO_PX,
+                                 sensitivity, summarize_frames)
 from franet_core.preprocess import Letterbox
 from franet_core.segmenter import Segmenter
+from franet_core.tracking_metrics import TIP_TOLERANCE_PX
 
-__all__ = ["EvalConfig", "evaluate_folder", "segment_images", "write_report"]
+__all__ = ["EvalConfig", "evaluate_folder", "evaluate_folders", "folder_labels",
+           "segment_images", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,9 @@ class EvalConfig:
     sweep: extra thresholds at which precision, sensitivity and F1 (means over frames) are
     also reported, to choose an operating point. Choose it on a validation folder, never on
     the folder you report: a threshold picked on the test set inflates the test F1.
+    rho: tolerance of the relaxed precision / recall / F1, px.
+    tip_tolerance_px: distance within which a published tip finds a true tip (tip detection
+    rate) and beyond which, from every true tip, it is a false tip, px.
     """
 
     threshold: float | None = None
@@ -74,11 +84,17 @@ class EvalConfig:
     warmup: int = 2
     tracking: bool = True
     sweep: tuple[float, ...] = ()
+    rho: float = RHO_PX
+    tip_tolerance_px: float = TIP_TOLERANCE_PX
 
     def __post_init__(self) -> None:
         for t in (self.threshold, *self.sweep):
             if t is not None and not 0.0 < t < 1.0:
                 raise ValueError(f"thresholds must be in (0, 1), got {t}")
+        for name in ("rho", "tip_tolerance_px"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"{name} must be a finite distance >= 0 px, got {value}")
 
 
 def segment_images(segmenter: Segmenter, images: Sequence[np.ndarray], *,
@@ -114,7 +130,8 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
     ``meta`` is the weights' config (from :func:`franet_core.segmenter.build_segmenter`); its
     ``threshold`` is used unless ``config.threshold`` is set. Keys of the result: ``data``,
     ``model``, ``backend``, ``device``, ``threshold``, ``frames``, ``metrics`` (overall
-    summaries), ``per_sequence``, ``per_frame``, ``timing`` and, when run, ``tracking``.
+    summaries), ``per_sequence``, ``per_frame``, ``timing``, ``rho``, ``tip_tolerance_px`` and,
+    when run, ``tracking``.
     If a ``masks`` dict is given it receives every predicted (H, W) bool mask by frame name
     (for overlays and videos without segmenting twice).
     """
@@ -126,7 +143,7 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
     threshold = float(config.threshold if config.threshold is not None
                       else meta.get("threshold", 0.5))
     annotated = (data_dir / "annotations.json").is_file()
-    acc = MetricAccumulator()
+    acc = MetricAccumulator(config.rho)
     swept: dict[float, list[tuple[float, float, float]]] = {t: [] for t in config.sweep}
     seq_timing: dict[str, dict[str, float]] = {}
     first_images: list[np.ndarray] = []
@@ -161,6 +178,7 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
         "data": str(data_dir), "model": meta.get("model", getattr(segmenter, "name", "?")),
         "backend": getattr(segmenter, "backend", "?"), "device": segmenter.device,
         "threshold": threshold, "input_size": config.input_size, "annotated": annotated,
+        "rho": config.rho, "tip_tolerance_px": config.tip_tolerance_px,
         "frames": agg["frames"], "sequences": len(seq_timing), "metrics": agg["overall"],
         "per_sequence": agg["per_sequence"], "per_frame": agg["per_frame"],
         "timing": {"batch_size": config.batch_size, "seconds": total_s,
@@ -170,7 +188,7 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
     }
     if swept:
         result["sweep"] = [{"threshold": t, **dict(zip(("precision", "sensitivity", "f1"),
-                                                      map(float, np.mean(v, axis=0))))}
+                                                       map(float, np.mean(v, axis=0))))}
                            for t, v in sorted(swept.items())]
     if annotated and config.tracking:
         result["tracking"] = _tracking(segmenter, folder, threshold, config)
@@ -203,23 +221,26 @@ def _tracking(segmenter: Segmenter, folder: Any, threshold: float,
               config: EvalConfig) -> dict[str, Any]:
     """Run FramePipeline over each annotated sequence; tracking metrics per sequence/overall.
 
-    Overall: tip-error median / p95 over all matched (wire, frame) pairs of all sequences,
-    identity switches summed, missed fraction and centerline error averaged over sequences
-    weighted by frames.
+    Overall: tip detection and false tips pooled from the counts of all sequences; tip-error
+    median / p95 over all matched (wire, frame) pairs of all sequences (``tip_errors_px``
+    keeps them, so that folders can be pooled too); identity switches summed; missed fraction
+    and centerline error averaged over sequences weighted by frames.
     """
     from franet_core.pipeline import FramePipeline, PipelineConfig
     from franet_core.tracking_metrics import evaluate_sequence
 
     pipeline = FramePipeline(segmenter, PipelineConfig(threshold=threshold,
                                                        input_size=config.input_size))
-    per_seq, errors, frames = {}, [], []
+    per_seq, errors = {}, []
     for seq, samples in folder.sequences().items():
         pipeline.reset()
         predicted = [pipeline.process(s.image).wires for s in samples]
-        report = evaluate_sequence([s.wires for s in samples], predicted)
+        report = evaluate_sequence([s.wires for s in samples], predicted,
+                                   tolerance_px=config.tip_tolerance_px)
         errors.append(report.tip_errors_px)
-        frames.append(report.n_frames)
         per_seq[seq] = {"frames": report.n_frames,
+                        **_tip_fields(report.tips._asdict(), report.frames_with_false_tip,
+                                      report.n_frames),
                         "tip_error_median_px": report.tip_error_median_px,
                         "tip_error_p95_px": report.tip_error_p95_px,
                         "centerline_error_px": report.centerline_error_px,
@@ -227,20 +248,147 @@ def _tracking(segmenter: Segmenter, folder: Any, threshold: float,
                         "missed_fraction": report.missed_fraction,
                         "status_fractions": report.status_fractions}
     tips = np.concatenate(errors) if errors else np.zeros(0)
-    weights = np.asarray(frames, dtype=np.float64)
+    return {"per_sequence": per_seq, "overall": _pool_tracking(list(per_seq.values()), tips)}
+
+
+def _tip_fields(counts: dict[str, int], frames_with_false_tip: int,
+                frames: int) -> dict[str, Any]:
+    """Tip detection / false-tip counts and rates, as written to metrics.json."""
+    true, published = int(counts["true"]), int(counts["published"])
+    return {"true_tips": true, "detected_tips": int(counts["detected"]),
+            "tip_detection_rate": counts["detected"] / true if true else math.nan,
+            "published_tips": published, "false_tips": int(counts["false"]),
+            "false_tip_rate": counts["false"] / published if published else 0.0,
+            "frames_with_false_tip": int(frames_with_false_tip),
+            "false_tip_frame_rate": frames_with_false_tip / frames if frames else math.nan}
+
+
+def _pool_tracking(parts: list[dict[str, Any]], tips: np.ndarray) -> dict[str, Any]:
+    """Overall tracking figures of ``parts`` (per-sequence or per-folder dicts).
+
+    Counts are summed and the rates recomputed from the sums; tip errors ``tips`` (px) are
+    pooled; centerline error and missed fraction are frame-weighted means of the parts.
+    """
+    weights = np.asarray([p["frames"] for p in parts], dtype=np.float64)
 
     def weighted(key: str) -> float:
-        vals = np.asarray([s[key] for s in per_seq.values()], dtype=np.float64)
+        vals = np.asarray([p[key] for p in parts], dtype=np.float64)
         ok = np.isfinite(vals)
         return float(np.average(vals[ok], weights=weights[ok])) if ok.any() else math.nan
 
-    overall = {"frames": int(weights.sum()), "matched_tips": int(tips.size),
-               "tip_error_median_px": float(np.median(tips)) if tips.size else math.nan,
-               "tip_error_p95_px": float(np.percentile(tips, 95)) if tips.size else math.nan,
-               "centerline_error_px": weighted("centerline_error_px"),
-               "id_switches": int(sum(s["id_switches"] for s in per_seq.values())),
-               "missed_fraction": weighted("missed_fraction")}
-    return {"per_sequence": per_seq, "overall": overall}
+    def total(key: str) -> int:
+        return int(sum(p[key] for p in parts))
+
+    counts = {"true": total("true_tips"), "detected": total("detected_tips"),
+              "published": total("published_tips"), "false": total("false_tips")}
+    return {"frames": int(weights.sum()), "matched_tips": int(tips.size),
+            **_tip_fields(counts, total("frames_with_false_tip"), int(weights.sum())),
+            "tip_error_median_px": float(np.median(tips)) if tips.size else math.nan,
+            "tip_error_p95_px": float(np.percentile(tips, 95)) if tips.size else math.nan,
+            "centerline_error_px": weighted("centerline_error_px"),
+            "id_switches": total("id_switches"),
+            "missed_fraction": weighted("missed_fraction"),
+            "tip_errors_px": [float(v) for v in tips]}
+
+
+def folder_labels(paths: Sequence[str | Path]) -> list[str]:
+    """Short unique labels for data folders: the folder name, with parents only to tell apart.
+
+    >>> folder_labels(["runs/heldout/mono", "runs/heldout/dual"])
+    ['mono', 'dual']
+    >>> folder_labels(["a/x/mono", "b/x/mono"])
+    ['a/x/mono', 'b/x/mono']
+    """
+    parts = [Path(p).resolve().parts for p in paths]
+    for depth in range(1, max((len(p) for p in parts), default=1) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    raise ValueError(f"the same data folder is given twice: {[str(p) for p in paths]}")
+
+
+def _prefixed(several: bool, label: str, name: str) -> str:
+    return f"{label}/{name}" if several else name
+
+
+def evaluate_folders(segmenter: Segmenter, data_dirs: Sequence[str | Path],
+                     config: EvalConfig = EvalConfig(), *, meta: dict[str, Any] | None = None,
+                     labels: Sequence[str] | None = None,
+                     masks: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Score ``segmenter`` on each data folder and on all of them together.
+
+    Each folder is labelled (``labels``, default :func:`folder_labels`: its name, e.g. ``mono``
+    for ``runs/heldout/mono``). The result has the keys of :func:`evaluate_folder`, computed
+    over the frames of all folders pooled (``per_sequence`` keys and ``per_frame`` names are
+    prefixed ``label/`` when there are several folders; ``per_frame`` records carry a
+    ``folder`` label; ``data`` is the path, or the list of paths), plus ``per_folder``:
+    ``{label: {"data", "frames", "sequences", "annotated", "metrics", "timing", "sweep",
+    "tracking"}}`` with each folder's own summaries and tracking overall (null when not run).
+    Batch-1 latency is measured on the first folder only. ``masks``, if given, receives every
+    predicted (H, W) bool mask by its ``per_frame`` name (for :func:`write_report`).
+    """
+    paths = [Path(d) for d in data_dirs]
+    if not paths:
+        raise ValueError("no data folder to evaluate")
+    labels = list(labels) if labels is not None else folder_labels(paths)
+    if len(labels) != len(paths) or len(set(labels)) != len(labels):
+        raise ValueError(f"need one distinct label per data folder, got {labels}")
+    results = []
+    for i, (label, path) in enumerate(zip(labels, paths)):
+        cfg = config if i == 0 else replace(config, latency_frames=0, warmup=0)
+        folder_masks: dict[str, np.ndarray] | None = {} if masks is not None else None
+        results.append(evaluate_folder(segmenter, path, cfg, meta=meta, masks=folder_masks))
+        if masks is not None and folder_masks is not None:
+            masks.update({_prefixed(len(paths) > 1, label, k): v
+                          for k, v in folder_masks.items()})
+    several = len(results) > 1
+
+    def prefix(label: str, name: str) -> str:
+        return _prefixed(several, label, name)
+
+    first = results[0]
+    per_frame = [{**f, "name": prefix(label, f["name"]), "folder": label}
+                 for label, r in zip(labels, results) for f in r["per_frame"]]
+    frames = len(per_frame)
+    seconds = sum(r["timing"]["seconds"] for r in results)
+    combined: dict[str, Any] = {
+        **{k: first[k] for k in ("model", "backend", "device", "threshold", "input_size",
+                                 "rho", "tip_tolerance_px")},
+        "data": [str(p) for p in paths] if several else str(paths[0]),
+        "annotated": all(r["annotated"] for r in results),
+        "frames": frames, "sequences": sum(r["sequences"] for r in results),
+        "metrics": summarize_frames(per_frame),
+        "per_sequence": {prefix(label, seq): s for label, r in zip(labels, results)
+                         for seq, s in r["per_sequence"].items()},
+        "per_frame": per_frame,
+        "timing": {"batch_size": config.batch_size, "seconds": seconds,
+                   "fps": frames / seconds if seconds > 0 else math.inf,
+                   "ms_per_frame": 1000.0 * seconds / frames,
+                   "latency_ms": first["timing"]["latency_ms"]},
+    }
+    if config.sweep:
+        n = np.asarray([r["frames"] for r in results], dtype=np.float64)
+        combined["sweep"] = [
+            {"threshold": row["threshold"],
+             **{m: float(np.average([r["sweep"][k][m] for r in results], weights=n))
+                for m in ("precision", "sensitivity", "f1")}}
+            for k, row in enumerate(first["sweep"])]
+    tracked = [(label, r["tracking"]) for label, r in zip(labels, results) if "tracking" in r]
+    if tracked:
+        combined["tracking"] = {
+            "per_sequence": {prefix(label, seq): s for label, t in tracked
+                             for seq, s in t["per_sequence"].items()},
+            "overall": _pool_tracking(
+                [s for _, t in tracked for s in t["per_sequence"].values()],
+                np.asarray([e for _, t in tracked for e in t["overall"]["tip_errors_px"]],
+                           dtype=np.float64))}
+    combined["per_folder"] = {
+        label: {"data": str(path), "frames": r["frames"], "sequences": r["sequences"],
+                "annotated": r["annotated"], "metrics": r["metrics"], "timing": r["timing"],
+                "sweep": r.get("sweep"),
+                "tracking": r["tracking"]["overall"] if "tracking" in r else None}
+        for label, path, r in zip(labels, paths, results)}
+    return combined
 
 
 # ----------------------------------------------------------------------------- report
@@ -292,41 +440,66 @@ def _fmt(summary: dict[str, float], digits: int = 4) -> tuple[str, str]:
     return f"{mean:.{digits}f} ± {std:.{digits}f}", f"{med:.{digits}f}"
 
 
+_NAMES = {"precision": "precision", "sensitivity": "sensitivity (recall)", "f1": "F1",
+          "gsp": "GSP (px)", "relaxed_precision": "relaxed precision",
+          "relaxed_recall": "relaxed recall", "relaxed_f1": "relaxed F1"}
+
+
+def _num(value: Any, spec: str) -> str:
+    """Format a number, or 'n/a' for an undefined one (None or NaN)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return format(value, spec)
+
+
 def _markdown(result: dict[str, Any], files: dict[str, str]) -> str:
     t = result["timing"]
     lat = t["latency_ms"]
     gsp_from = "annotated centerlines" if result["annotated"] else "skeleton of the GT mask"
+    data = result["data"]
+    data = ", ".join(f"`{d}`" for d in data) if isinstance(data, list) else f"`{data}`"
+    rho = result.get("rho", RHO_PX)
+    tol = result.get("tip_tolerance_px", TIP_TOLERANCE_PX)
     lines = [
-        f"# Evaluation: {result['model']} on `{result['data']}`", "",
+        f"# Evaluation: {result['model']} on {data}", "",
         f"{result['frames']} frames in {result['sequences']} sequence(s); backend "
         f"{result['backend']} on {result['device']}; threshold {result['threshold']}; "
-        f"input size {result['input_size'] or 'native (padded to 32)'}.", "",
+        f"input size {result['input_size'] or 'native (padded to 32)'}; relaxed tolerance "
+        f"ρ = {rho:g} px; tip tolerance {tol:g} px.", "",
         "| metric | mean ± std | median |", "|---|---|---|",
     ]
-    names = {"precision": "precision", "sensitivity": "sensitivity (recall)", "f1": "F1",
-             "gsp": "GSP (px)"}
     for m in METRICS:
         mean_std, med = _fmt(result["metrics"][m], 3 if m == "gsp" else 4)
-        lines.append(f"| {names[m]} | {mean_std} | {med} |")
+        lines.append(f"| {_NAMES[m]} | {mean_std} | {med} |")
     lines += [
-        "", f"GSP: mean distance from {gsp_from} to the nearest predicted pixel; frames "
-        "without ground truth are skipped, an empty prediction scores the image diagonal.", "",
+        "", "Precision, sensitivity and F1 are the paper's pixel metrics: they count mask "
+        "pixels, so they depend on how wide the truth masks are drawn; the relaxed ones "
+        f"compare centerlines within ρ = {rho:g} px and do not (definitions and the mask "
+        "convention: docs/metrics.md). GSP: mean distance from "
+        f"{gsp_from} to the nearest predicted pixel; frames without ground truth are skipped, "
+        "an empty prediction scores the image diagonal.", "",
+    ]
+    if "per_folder" in result:
+        lines += _folder_table(result)
+    lines += [
         "## Speed", "",
         f"- whole sequences (paper's N/T, batch {t['batch_size']}): {t['fps']:.1f} frames/s, "
         f"{t['ms_per_frame']:.1f} ms per frame",
-        f"- batch-1 latency over {lat['n']} frames: mean {lat['mean']:.1f} ms, median "
-        f"{lat['median']:.1f} ms, p95 {lat['p95']:.1f} ms", "",
+        f"- batch-1 latency over {lat['n']} frames: mean {_num(lat['mean'], '.1f')} ms, median "
+        f"{_num(lat['median'], '.1f')} ms, p95 {_num(lat['p95'], '.1f')} ms", "",
         "## Per sequence", "",
-        "| sequence | frames | F1 mean ± std | F1 median | GSP (px) | fps |",
-        "|---|---|---|---|---|---|",
+        "| sequence | frames | pixel F1 mean ± std | pixel F1 median | relaxed F1 mean ± std "
+        "| GSP (px) | fps |",
+        "|---|---|---|---|---|---|---|",
     ]
     for seq, s in result["per_sequence"].items():
         f1_ms, f1_med = _fmt(s["f1"])
+        rf1_ms, _ = _fmt(s["relaxed_f1"])
         gsp_ms, _ = _fmt(s["gsp"], 3)
-        lines.append(f"| {seq or '(none)'} | {s['frames']} | {f1_ms} | {f1_med} | {gsp_ms} | "
-                     f"{s['timing']['fps']:.1f} |")
+        lines.append(f"| {seq or '(none)'} | {s['frames']} | {f1_ms} | {f1_med} | {rf1_ms} | "
+                     f"{gsp_ms} | {s['timing']['fps']:.1f} |")
     if result.get("sweep"):
-        lines += ["", "## Threshold sweep (means over frames)", "",
+        lines += ["", "## Threshold sweep (pixel metrics, means over frames)", "",
                   "| threshold | precision | sensitivity | F1 |", "|---|---|---|---|"]
         lines += [f"| {s['threshold']:g} | {s['precision']:.4f} | {s['sensitivity']:.4f} | "
                   f"{s['f1']:.4f} |" for s in result["sweep"]]
@@ -334,15 +507,52 @@ def _markdown(result: dict[str, Any], files: dict[str, str]) -> str:
     if tracking:
         o = tracking["overall"]
         lines += ["", "## Tracking (FramePipeline on each sequence)", "",
-                  f"- tip error over {o['matched_tips']} matched tips: median "
-                  f"{o['tip_error_median_px']:.2f} px, p95 {o['tip_error_p95_px']:.2f} px",
-                  f"- centerline error {o['centerline_error_px']:.2f} px; identity switches "
-                  f"{o['id_switches']}; missed wires {o['missed_fraction']:.1%}"]
+                  f"- true tips with a published (TRACKING / PREDICTED) tip within {tol:g} px: "
+                  f"{_num(o['tip_detection_rate'], '.1%')} ({o['detected_tips']} of "
+                  f"{o['true_tips']}; missed tips count)",
+                  f"- false tips (published, farther than {tol:g} px from every true tip): "
+                  f"{_num(o['false_tip_rate'], '.1%')} ({o['false_tips']} of "
+                  f"{o['published_tips']}); frames with a false tip: "
+                  f"{_num(o['false_tip_frame_rate'], '.1%')} ({o['frames_with_false_tip']} "
+                  f"of {o['frames']})",
+                  f"- tip error over {o['matched_tips']} tips matched within the 20 px gate: "
+                  f"median {_num(o['tip_error_median_px'], '.2f')} px, p95 "
+                  f"{_num(o['tip_error_p95_px'], '.2f')} px",
+                  f"- centerline error {_num(o['centerline_error_px'], '.2f')} px; identity "
+                  f"switches {o['id_switches']}; missed wires (no match within the gate) "
+                  f"{_num(o['missed_fraction'], '.1%')}"]
     lines += ["", f"![per-sequence F1]({files['f1_plot']})"]
     if "overlays" in files:
-        lines += ["", "Worst / median / best frames by F1 (yellow: true positive, red: false "
-                  "positive, blue: missed):", "", f"![overlays]({files['overlays']})"]
+        lines += ["", "Worst / median / best frames by pixel F1 (yellow: true positive, red: "
+                  "false positive, blue: missed):", "", f"![overlays]({files['overlays']})"]
     return "\n".join(lines) + "\n"
+
+
+def _folder_table(result: dict[str, Any]) -> list[str]:
+    """Per-folder rows and an overall row: pixel, relaxed and tip metrics (means over frames)."""
+    tol = result.get("tip_tolerance_px", TIP_TOLERANCE_PX)
+    lines = ["## Per data folder", "",
+             "Means over frames; tip figures pooled over the folder's tips "
+             f"(tolerance {tol:g} px).", "",
+             "| data | frames | pixel P | pixel S | pixel F1 | GSP (px) | relaxed P | relaxed R "
+             "| relaxed F1 | tip detection | false tips | frames with a false tip "
+             "| tip error median / p95 (px) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [(label, f, f["metrics"], f["tracking"]) for label, f in result["per_folder"].items()]
+    if len(rows) > 1:
+        rows.append(("**all**", result, result["metrics"],
+                     (result.get("tracking") or {}).get("overall")))
+    for label, f, m, tr in rows:
+        cells = [_num(m[k]["mean"], ".3f" if k == "gsp" else ".4f") for k in METRICS]
+        if tr:
+            cells += [_num(tr["tip_detection_rate"], ".1%"), _num(tr["false_tip_rate"], ".1%"),
+                      _num(tr["false_tip_frame_rate"], ".1%"),
+                      f"{_num(tr['tip_error_median_px'], '.2f')} / "
+                      f"{_num(tr['tip_error_p95_px'], '.2f')}"]
+        else:
+            cells += ["—"] * 4
+        lines.append(f"| {label} | {f['frames']} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _plot_per_sequence(result: dict[str, Any], path: Path) -> None:
@@ -380,12 +590,15 @@ def _overlays(result: dict[str, Any], segmenter: Segmenter | None, config: EvalC
     frames = sorted(result["per_frame"], key=lambda f: f["f1"])
     picks = [("worst", frames[0]), ("median", frames[len(frames) // 2]),
              ("best", frames[-1])]
-    samples = {s.name: s for s in load_folder(result["data"]).samples
-               if s.name in {f["name"] for _, f in picks}}
+    folders: dict[str, Any] = {}
     tiles, labels = [], []
     for label, frame in picks:
-        sample = samples[frame["name"]]
-        pred = masks.get(sample.name)
+        folder = frame.get("folder")
+        data = result["per_folder"][folder]["data"] if folder is not None else result["data"]
+        if data not in folders:
+            folders[data] = load_folder(data, check=False)
+        sample = folders[data].load(frame["name"].split("/")[-1])
+        pred = masks.get(frame["name"])
         if pred is None:
             (prob,) = segment_images(segmenter, [sample.image], input_size=config.input_size)
             pred = prob > result["threshold"]

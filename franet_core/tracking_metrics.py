@@ -23,12 +23,30 @@ Matching is done *per frame*: ground-truth wires and the predicted wires that ha
 (TRACKING or PREDICTED) are paired with the Hungarian method on tip distance (gated at
 ``gate_px``). Identity switches then count, for each ground-truth wire, how often the
 predicted id it is paired with changes between consecutive frames where it is paired.
-Errors are in px, and in mm where a pixel spacing is given.
+Errors are in px, and in mm where a pixel spacing is given. Tip error median / p95 are over
+these gated matches.
+
+Tip detection and false tips, at a tolerance τ (``tolerance_px``, default
+:data:`TIP_TOLERANCE_PX` = 5 px). A *published* tip is the tip of a TRACKING or PREDICTED wire;
+a LOST wire carries no tip and is neither a detection nor a false tip. Per frame:
+
+- detected tips: the largest number of one-to-one pairs (true tip, published tip) that are at
+  most τ apart (Hungarian, maximising that number first, then minimising distance), so one
+  published tip never detects two true tips;
+- false tips: published tips farther than τ from *every* true tip of the frame (all of them
+  when the frame has no wire). A false tip would steer a robot to a wrong place.
+
+Over a sequence, counts are summed: tip detection rate = detected / true tips (a missed tip
+counts in the denominator; NaN, "undefined", when there is no true tip); false-tip rate =
+false / published tips (0.0 when nothing is published: no tip given, none wrong; missing tips
+show in the detection rate instead); false-tip frame rate = share of frames with at least one
+false tip (NaN without frames).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+import math
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -36,7 +54,11 @@ from scipy.optimize import linear_sum_assignment
 from franet_core.centerline import centerline_distance
 from franet_core.types import WireState, WireStatus
 
-__all__ = ["TruthWire", "TrackingReport", "match_frame", "id_switches", "evaluate_sequence"]
+__all__ = ["TIP_TOLERANCE_PX", "TipCounts", "TruthWire", "TrackingReport", "evaluate_sequence",
+           "id_switches", "match_frame", "tip_counts"]
+
+#: Distance within which a published tip finds a true tip, px (the project's standard).
+TIP_TOLERANCE_PX = 5.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,20 @@ class TruthWire:
         return cls(int(item["id"]), line, tip)
 
 
+class TipCounts(NamedTuple):
+    """Tip outcomes of one frame or, summed field-wise, of many (module docstring).
+
+    true: true tips. detected: true tips with a published tip within the tolerance (one-to-one).
+    published: tips of TRACKING / PREDICTED wires. false: published tips beyond the tolerance
+    from every true tip.
+    """
+
+    true: int
+    detected: int
+    published: int
+    false: int
+
+
 @dataclass
 class TrackingReport:
     """Sequence-level tracking quality (px; mm fields are None without a pixel spacing)."""
@@ -70,16 +106,66 @@ class TrackingReport:
     tip_error_median_mm: float | None = None
     tip_error_p95_mm: float | None = None
     centerline_error_mm: float | None = None
+    tip_tolerance_px: float = TIP_TOLERANCE_PX
+    tips: TipCounts = TipCounts(0, 0, 0, 0)
+    frames_with_false_tip: int = 0
+
+    @property
+    def tip_detection_rate(self) -> float:
+        """Detected / true tips within :attr:`tip_tolerance_px`; NaN without a true tip."""
+        return self.tips.detected / self.tips.true if self.tips.true else math.nan
+
+    @property
+    def false_tip_rate(self) -> float:
+        """False / published tips; 0.0 when no tip was published."""
+        return self.tips.false / self.tips.published if self.tips.published else 0.0
+
+    @property
+    def false_tip_frame_rate(self) -> float:
+        """Share of frames with at least one false tip; NaN without frames."""
+        return self.frames_with_false_tip / self.n_frames if self.n_frames else math.nan
 
     def summary(self) -> str:
         """One line for logs and the CLI."""
         mm = (f" ({self.tip_error_median_mm:.3f} / {self.tip_error_p95_mm:.3f} mm)"
               if self.tip_error_median_mm is not None else "")
         status = ", ".join(f"{k} {v:.0%}" for k, v in self.status_fractions.items())
-        return (f"{self.n_frames} frames: tip error median {self.tip_error_median_px:.2f} px, "
-                f"p95 {self.tip_error_p95_px:.2f} px{mm}; centerline error "
-                f"{self.centerline_error_px:.2f} px; id switches {self.id_switches}; "
-                f"missed {self.missed_fraction:.0%}; statuses: {status}")
+        t = self.tips
+        return (f"{self.n_frames} frames: tips found within {self.tip_tolerance_px:g} px "
+                f"{self.tip_detection_rate:.1%} ({t.detected}/{t.true}), false tips "
+                f"{self.false_tip_rate:.1%} ({t.false}/{t.published}; in "
+                f"{self.frames_with_false_tip} frames); tip error median "
+                f"{self.tip_error_median_px:.2f} px, p95 {self.tip_error_p95_px:.2f} px{mm}; "
+                f"centerline error {self.centerline_error_px:.2f} px; id switches "
+                f"{self.id_switches}; missed {self.missed_fraction:.0%}; statuses: {status}")
+
+
+def tip_counts(truth: Sequence[Any], predicted: Sequence[WireState],
+               tolerance_px: float = TIP_TOLERANCE_PX) -> TipCounts:
+    """Tip detection and false tips in one frame.
+
+    ``truth``: objects with a ``tip`` (2,) x, y px (:class:`TruthWire`, the simulator's
+    ``WireTruth``). ``predicted``: the published :class:`WireState` list; only wires with a tip
+    (TRACKING, PREDICTED) count. Distances are Euclidean, px; "within" is ≤ ``tolerance_px``.
+    """
+    tol = float(tolerance_px)
+    if not (math.isfinite(tol) and tol >= 0.0):
+        raise ValueError(f"tip tolerance must be a finite distance >= 0 px, got {tol}")
+    true = np.asarray([np.asarray(t.tip, dtype=np.float64).reshape(2) for t in truth],
+                      dtype=np.float64).reshape(-1, 2)
+    pub = np.asarray([np.asarray(w.tip, dtype=np.float64).reshape(2) for w in predicted
+                      if w.tip is not None], dtype=np.float64).reshape(-1, 2)
+    if len(true) == 0 or len(pub) == 0:
+        return TipCounts(len(true), 0, len(pub), len(pub))
+    d = np.hypot(true[:, None, 0] - pub[None, :, 0], true[:, None, 1] - pub[None, :, 1])
+    within = d <= tol
+    # Any pair beyond tol costs more than all within-tol pairs together: the assignment first
+    # maximises the number of within-tol pairs, then minimises their total distance.
+    big = tol * (min(d.shape) + 1) + 1.0
+    rows, cols = linear_sum_assignment(np.where(within, d, big))
+    detected = int(np.count_nonzero(within[rows, cols]))
+    false = int(np.count_nonzero(~within.any(axis=0)))
+    return TipCounts(len(true), detected, len(pub), false)
 
 
 def match_frame(truth: Sequence[Any], predicted: Sequence[WireState],
@@ -99,7 +185,7 @@ def match_frame(truth: Sequence[Any], predicted: Sequence[WireState],
 
 
 def id_switches(assigned: dict[int, list[int]]) -> int:
-    """Number of changes in each truth id's sequence of matched predicted ids, summed."""
+    """Count the changes in each truth id's sequence of matched predicted ids, summed."""
     return sum(int(np.count_nonzero(np.diff(np.asarray(ids)))) for ids in assigned.values()
                if len(ids) > 1)
 
@@ -107,13 +193,16 @@ def id_switches(assigned: dict[int, list[int]]) -> int:
 def evaluate_sequence(truth_frames: Sequence[Sequence[Any]],
                       predicted_frames: Sequence[Sequence[WireState]],
                       pixel_spacing_mm: float | None = None,
-                      gate_px: float = 20.0) -> TrackingReport:
+                      gate_px: float = 20.0,
+                      tolerance_px: float = TIP_TOLERANCE_PX) -> TrackingReport:
     """Compare a tracked sequence with its ground truth (frames in the same order).
 
-    tip error: per matched wire and frame, px. centerline error: mean of the two mean
-    closest-point distances, over matched wires measured this frame (TRACKING). missed
-    fraction: truth wires with no match, over all truth wires. status fractions: share of
-    the reported wire states per status.
+    tip error: per matched wire and frame (Hungarian, gated at ``gate_px``), px. centerline
+    error: mean of the two mean closest-point distances, over matched wires measured this
+    frame (TRACKING). missed fraction: truth wires with no gated match, over all truth wires.
+    status fractions: share of the reported wire states per status. Tip detection and false
+    tips at ``tolerance_px`` (:func:`tip_counts`, summed over frames): ``report.tips``,
+    ``tip_detection_rate``, ``false_tip_rate``, ``false_tip_frame_rate``.
     """
     if len(truth_frames) != len(predicted_frames):
         raise ValueError(f"{len(truth_frames)} truth frames but {len(predicted_frames)} "
@@ -121,9 +210,14 @@ def evaluate_sequence(truth_frames: Sequence[Sequence[Any]],
     tip_err, line_err, assigned = [], [], {}
     n_truth = n_missed = 0
     counts = {s.value: 0 for s in WireStatus}
+    tips = np.zeros(4, dtype=np.int64)
+    false_frames = 0
     for truth, pred in zip(truth_frames, predicted_frames):
         for w in pred:
             counts[w.status.value] += 1
+        frame_tips = tip_counts(truth, pred, tolerance_px)
+        tips += frame_tips
+        false_frames += frame_tips.false > 0
         pairs = match_frame(truth, pred, gate_px)
         n_truth += len(truth)
         n_missed += len(truth) - len(pairs)
@@ -145,4 +239,5 @@ def evaluate_sequence(truth_frames: Sequence[Sequence[Any]],
         missed_fraction=n_missed / n_truth if n_truth else 0.0,
         status_fractions={k: v / total for k, v in counts.items()} if total else {},
         tip_error_median_mm=med * s if s else None, tip_error_p95_mm=p95 * s if s else None,
-        centerline_error_mm=line * s if s else None)
+        centerline_error_mm=line * s if s else None, tip_tolerance_px=float(tolerance_px),
+        tips=TipCounts(*(int(v) for v in tips)), frames_with_false_tip=int(false_frames))

@@ -12,29 +12,34 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Evaluate weights on a data folder with the paper's metrics; write a report.
+"""Evaluate weights on one or more data folders with the paper's metrics; write a report.
 
-Per-frame pixel precision, sensitivity, F1 and GSP (px), mean ± std and median, a per-sequence
-breakdown, throughput over whole sequences (frames/s, the paper's N/T) and batch-1 latency.
+Per-frame pixel precision, sensitivity, F1 and GSP (px), relaxed precision / recall / F1 at
+ρ px (docs/metrics.md), mean ± std and median, a per-sequence breakdown, throughput over whole
+sequences (frames/s, the paper's N/T) and batch-1 latency. On annotated folders also the
+tracking metrics: tip detection rate and false-tip rate (at 5 px), tip error, id switches.
+Several ``--data`` folders are each reported under their folder name, plus an overall row.
 OUT receives report.md, metrics.json, per_sequence_f1.png and overlays.png.
 
 Typical use:
   franet eval --data data/test --out out/eval                       # shipped weights
   franet eval --data data/test --weights runs/x/best.safetensors --model franet --out out/x
+  franet eval --data runs/heldout/mono runs/heldout/dual --out out/heldout   # one row per kind
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-HELP = "evaluate weights on a data folder (F1, GSP, speed) and write a report"
+HELP = "evaluate weights on data folders (F1, relaxed F1, GSP, tips, speed) and write a report"
 ORDER = 40
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the flags of ``franet eval``."""
-    parser.add_argument("--data", type=Path, required=True,
-                        help="data folder (images/, masks/, optional annotations.json)")
+    parser.add_argument("--data", type=Path, required=True, nargs="+", metavar="DIR",
+                        help="data folder(s) (images/, masks/, optional annotations.json); "
+                             "several are reported each under its folder name and together")
     parser.add_argument("--weights", type=Path,
                         help=".safetensors (or .onnx) weights; default: the shipped model")
     parser.add_argument("--model", help="refuse weights that are not for this model name")
@@ -52,30 +57,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "an operating point on a validation folder, not the test folder)")
     parser.add_argument("--no-tracking", action="store_true",
                         help="skip the tracking metrics on annotated folders")
+    parser.add_argument("--rho", type=float, default=2.0, metavar="PX",
+                        help="tolerance of relaxed precision/recall/F1, px (default 2)")
+    parser.add_argument("--tip-tolerance", type=float, default=5.0, metavar="PX",
+                        help="a published tip within this distance of a true tip finds it; "
+                             "farther than this from every true tip it is a false tip, px "
+                             "(default 5)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the segmenter, evaluate, write and summarise the report."""
-    from franet_core.evaluate import EvalConfig, evaluate_folder, write_report
+    from franet_core.evaluate import EvalConfig, evaluate_folders, write_report
     from franet_core.segmenter import build_segmenter
 
-    if not args.data.is_dir():
-        raise FileNotFoundError(f"data folder not found: {args.data}")
+    for data in args.data:
+        if not data.is_dir():
+            raise FileNotFoundError(f"data folder not found: {data}")
     segmenter, meta = build_segmenter(args.weights, backend=args.backend, device=args.device)
     if args.model is not None and meta.get("model") != args.model:
         raise ValueError(f"{args.weights or 'shipped weights'}: weights are for model "
                          f"'{meta.get('model')}', not '{args.model}'")
     config = EvalConfig(threshold=args.threshold, input_size=args.input_size,
                         batch_size=args.batch_size, tracking=not args.no_tracking,
-                        sweep=tuple(args.sweep))
-    result = evaluate_folder(segmenter, args.data, config, meta=meta)
+                        sweep=tuple(args.sweep), rho=args.rho,
+                        tip_tolerance_px=args.tip_tolerance)
+    result = evaluate_folders(segmenter, args.data, config, meta=meta)
     paths = write_report(result, args.out, segmenter, config)
-    m, t = result["metrics"], result["timing"]
-    print(f"{result['frames']} frames: F1 {m['f1']['mean']:.4f} ± {m['f1']['std']:.4f} "
-          f"(median {m['f1']['median']:.4f}), GSP {m['gsp']['mean']:.3f} px, "
-          f"{t['fps']:.1f} frames/s, batch-1 latency {t['latency_ms']['median']:.1f} ms")
+    t = result["timing"]
+    rows = list(result["per_folder"].items())
+    if len(rows) > 1:
+        rows.append(("all", {**result, "tracking": (result.get("tracking") or {}).get("overall")}))
+    for label, r in rows:
+        m, tr = r["metrics"], r["tracking"]
+        tips = (f", tips found {_pct(tr['tip_detection_rate'])}, false tips "
+                f"{_pct(tr['false_tip_rate'])}" if tr else "")
+        print(f"{label}: {r['frames']} frames: F1 {m['f1']['mean']:.4f} ± "
+              f"{m['f1']['std']:.4f} (median {m['f1']['median']:.4f}), relaxed F1 "
+              f"{m['relaxed_f1']['mean']:.4f}, GSP {m['gsp']['mean']:.3f} px{tips}")
+    print(f"{t['fps']:.1f} frames/s, batch-1 latency {t['latency_ms']['median']:.1f} ms")
     if result.get("sweep"):
         best = max(result["sweep"], key=lambda s: s["f1"])
         print(f"sweep: best F1 {best['f1']:.4f} at threshold {best['threshold']:g}")
     print(f"report: {paths['report']}")
     return 0
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{value:.1%}"
