@@ -48,7 +48,7 @@ import math
 import os
 from pathlib import Path
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from safetensors import safe_open
@@ -91,7 +91,9 @@ class TrainConfig:
     ``init`` is a weights file (safetensors + sidecar) the model starts from: a training
     campaign continues from the last shipped weights this way (ignored on ``--resume``).
     ``select_metric`` is the validation metric (higher is better) that picks ``best`` and
-    drives the learning-rate plateau rule. ``time_budget_min`` (wall-clock minutes of this
+    drives the learning-rate plateau rule; validation scores ``threshold`` and every
+    ``val_thresholds`` value and keeps the best (written into the checkpoint's sidecar as
+    its threshold: the operating point is chosen on validation data, never on a test set). ``time_budget_min`` (wall-clock minutes of this
     invocation) ends training after the first epoch that exceeds it, with the state saved so
     ``--resume`` continues: a training campaign sized to a session or a device lease.
     ``steps_per_epoch`` optimiser steps of ``batch_size`` samples (global, over all ranks)
@@ -133,6 +135,7 @@ class TrainConfig:
     backbone_weights: str | None = None
     init: str | None = None
     select_metric: str = "f1"
+    val_thresholds: tuple[float, ...] = ()
     time_budget_min: float | None = None
     num_workers: int = 0
     seed: int = 0
@@ -156,8 +159,9 @@ class TrainConfig:
                              f"sequences), both are {self.train_seed}")
         if not self.data and self.sim_fraction == 0.0:
             raise ValueError("no training data: give data folders or a sim_fraction > 0")
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        for t in (self.threshold, *self.val_thresholds):
+            if not 0.0 < t < 1.0:
+                raise ValueError(f"threshold and val_thresholds must be in (0, 1), got {t}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         for name in ("wire_crop_prob", "hard_crop_prob"):
@@ -293,28 +297,38 @@ def pad_to_multiple(images: torch.Tensor, multiple: int = 32) -> torch.Tensor:
 
 
 def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-             device: torch.device | str, threshold: float = 0.5) -> dict[str, float]:
-    """Mean per-frame precision, sensitivity, F1 and GSP (px) of ``model`` on ``batches``.
+             device: torch.device | str, threshold: float = 0.5, sweep: Sequence[float] = (),
+             select: str = "f1") -> dict[str, float]:
+    """Mean per-frame metrics of ``model`` on ``batches`` at its best validation threshold.
 
-    ``batches`` yields ``(images (N,1,H,W) float32 [0,1], masks (N,1,H,W) {0,1})``; images are
-    zero-padded to multiples of 32 and the logits cropped back. Runs under inference_mode and
-    restores the model's train/eval mode afterwards.
+    Every frame is scored at ``threshold`` and at each of ``sweep``; the returned dict holds
+    the means (precision, sensitivity, F1, GSP px, relaxed precision/recall/F1) at the
+    threshold with the highest mean ``select``, and that ``"threshold"``. A loss like the
+    augmented focal loss (alpha 100) calibrates its probabilities far from 0.5, so comparing
+    checkpoints or recipes at one fixed threshold would rank their calibration, not their
+    segmentation. ``batches`` yields ``(images (N,1,H,W) float32 [0,1], masks (N,1,H,W)
+    {0,1})``; images are zero-padded to multiples of 32 and the logits cropped back. Runs
+    under inference_mode and restores the model's train/eval mode afterwards.
     """
+    thresholds = sorted({float(threshold), *map(float, sweep)})
     was_training = model.training
     model.eval()
-    acc = MetricAccumulator()
+    accs = {t: MetricAccumulator() for t in thresholds}
     try:
         with torch.inference_mode():
             for images, masks in batches:
                 h, w = images.shape[-2:]
                 logits = model(pad_to_multiple(images.to(device)))[..., :h, :w]
-                preds = (torch.sigmoid(logits.float()) > threshold).cpu().numpy()
-                for pred, gt in zip(preds[:, 0], masks.numpy()[:, 0]):
-                    acc.update(pred, gt)
+                probs = torch.sigmoid(logits.float()).cpu().numpy()[:, 0]
+                for prob, gt in zip(probs, masks.numpy()[:, 0]):
+                    for t, acc in accs.items():
+                        acc.update(prob > t, gt)
     finally:
         model.train(was_training)
-    overall = acc.aggregate()["overall"]
-    return {name: s["mean"] for name, s in overall.items()}
+    scores = {t: {name: s["mean"] for name, s in acc.aggregate()["overall"].items()}
+              for t, acc in accs.items()}
+    best = max(thresholds, key=lambda t: (scores[t][select], -abs(t - threshold)))
+    return {**scores[best], "threshold": best}
 
 
 # ----------------------------------------------------------------------------- distributed
@@ -419,7 +433,8 @@ def _save_weights(path: Path, model: nn.Module, cfg: TrainConfig, epoch: int,
                   metrics: dict[str, float]) -> None:
     tmp = path.with_name(path.stem + ".tmp.safetensors")
     checkpoint.save_weights(tmp, model.state_dict(), {
-        "model": cfg.model, "model_config": dict(cfg.model_config), "threshold": cfg.threshold,
+        "model": cfg.model, "model_config": dict(cfg.model_config),
+        "threshold": metrics.get("threshold", cfg.threshold),
         "input_size": None, "epoch": epoch, "metrics": metrics,
         "trained_with": {"loss": cfg.loss, "crop": cfg.crop, "sim_kind": cfg.sim.kind}})
     os.replace(checkpoint.sidecar_path(tmp), checkpoint.sidecar_path(path))
@@ -552,7 +567,8 @@ def _end_epoch(cfg: TrainConfig, run: _Run, out: Path, val_loader: Any, losses: 
     """Validate, update the lr schedule, write checkpoints and logs; return the record."""
     _check_finite(run, losses)
     main = run.dist.main
-    val = evaluate(run.model, val_loader, run.device, cfg.threshold) if main else {}
+    val = evaluate(run.model, val_loader, run.device, cfg.threshold, cfg.val_thresholds,
+                   cfg.select_metric) if main else {}
     score = _broadcast_float(val.get(cfg.select_metric, 0.0), run.dist, run.device)
     is_best = score > run.sched.best
     record = {"epoch": run.epoch + 1, "step": run.step, "lr": run.sched.lr,
@@ -576,10 +592,11 @@ def _end_epoch(cfg: TrainConfig, run: _Run, out: Path, val_loader: Any, losses: 
         if key not in ("epoch", "step") and value is not None and np.isfinite(value):
             writer.add_scalar(f"epoch/{key}", value, run.epoch)
     writer.flush()
-    log.info("epoch %d/%d  step %d  loss %.4g  val %s %.4f  (F1 %.4f  P %.4f  S %.4f  GSP "
-             "%.3f px)  lr %.3g  %.1f s (%.3f s/step)%s", run.epoch, cfg.epochs, run.step,
-             record["loss"], cfg.select_metric, score, val["f1"], val["precision"],
-             val["sensitivity"], val["gsp"], record["lr"], train_s, record["s_per_step"],
+    log.info("epoch %d/%d  step %d  loss %.4g  val %s %.4f at threshold %.2f  (F1 %.4f  P "
+             "%.4f  S %.4f  GSP %.3f px  relaxed F1 %.4f)  lr %.3g  %.1f s (%.3f s/step)%s",
+             run.epoch, cfg.epochs, run.step, record["loss"], cfg.select_metric, score,
+             val["threshold"], val["f1"], val["precision"], val["sensitivity"], val["gsp"],
+             val["relaxed_f1"], record["lr"], train_s, record["s_per_step"],
              "  *best*" if is_best else "")
     return record
 
