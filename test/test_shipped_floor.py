@@ -1,0 +1,79 @@
+# Copyright 2026 The franet authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Regression floors of the shipped weights on fixed held-out sequences, one per kind.
+
+Each sequence is sequence 0 of the held-out ``mixed`` test preset for its kind (8 frames,
+512 px; no training or validation run saw these seeds), run through the whole
+FramePipeline at the weights' own threshold. The floors sit a little below what the shipped
+weights measured (``MEASURED``), so a real regression trips them; they are not the
+project's targets (docs/results.md). When the shipped weights improve, raise the floors to
+the new measurements; never lower them silently.
+"""
+import numpy as np
+import pytest
+
+from franet_core import checkpoint, metrics
+from franet_core.tracking_metrics import TipCounts, tip_counts
+
+#: (relaxed F1 mean over frames, tip detection rate) measured with the shipped weights of
+#: 2026-12-03 (campaign session 1, step 1500), by this very test's code. The mono and stiff
+#: sequences find the wire but publish the tip at the wrong end (their proximal end sits on
+#: a collimator edge, which the tracker does not take for a border): see the strict xfail
+#: below; their tip floor is not asserted until that is fixed.
+MEASURED = {"mono": (0.868, 0.0), "dual": (0.678, 0.3125), "stiff": (0.696, 0.0)}
+#: How far below the measurement a floor sits: 8 frames are a small sample, and torch's CPU
+#: kernels differ in the last bits between machines, which can flip a borderline pixel.
+MARGIN = (0.05, 0.15)
+
+
+def _score(kind: str) -> tuple[list[float], TipCounts]:
+    """Per-frame relaxed F1 and the summed tip counts of the kind's fixed sequence."""
+    from franet_core.pipeline import FramePipeline
+    from franet_core.sim import PRESETS, Simulator, preset
+
+    frames = Simulator(preset("mixed", kind=kind, size=512),
+                       seed=(PRESETS["mixed"].seed, 0)).sequence(8)
+    pipe = FramePipeline.from_weights(None)
+    relaxed, tips = [], TipCounts(0, 0, 0, 0)
+    for frame in frames:
+        result = pipe.process(frame.image)
+        relaxed.append(metrics.relaxed_f1(result.mask,
+                                          centerlines=[w.centerline for w in frame.wires]))
+        tips = TipCounts(*np.add(tips, tip_counts(frame.wires, result.wires)))
+    return relaxed, tips
+
+
+needs_weights = pytest.mark.skipif(not checkpoint.DEFAULT_WEIGHTS.is_file(),
+                                   reason="no shipped weights")
+
+
+@needs_weights
+@pytest.mark.parametrize("kind", sorted(MEASURED))
+def test_shipped_weights_keep_their_held_out_floor(kind):
+    relaxed, tips = _score(kind)
+    rate = tips.detected / tips.true
+    f1_floor, rate_floor = (m - d for m, d in zip(MEASURED[kind], MARGIN))
+    assert np.mean(relaxed) >= f1_floor, (kind, np.mean(relaxed), relaxed)
+    if MEASURED[kind][1] > 0:
+        assert rate >= rate_floor, (kind, rate, tips)
+
+
+@needs_weights
+@pytest.mark.xfail(strict=True, reason="tip published at the proximal end when that end "
+                   "lies on a collimator edge (docs/results.md); XPASS means it was fixed: "
+                   "raise MEASURED and drop this mark")
+def test_shipped_tip_found_when_the_wire_enters_behind_a_collimator_edge():
+    _, tips = _score("mono")
+    assert tips.detected / tips.true >= 0.5, tips
