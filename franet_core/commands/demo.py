@@ -30,6 +30,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from franet_core.commands._flags import add_model_flags
+
 HELP = "simulate a sequence, segment it with the shipped model, write video + report"
 ORDER = 5
 
@@ -42,8 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames in total, half mono, half dual (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=7, help="simulator seed")
     parser.add_argument("--size", type=int, default=512, help="frame side in px")
-    parser.add_argument("--weights", type=Path, help="weights (default: the shipped model)")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    add_model_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             "runs/shipped/best.safetensors and best.json to "
             f"{checkpoint.DEFAULT_WEIGHTS.with_suffix('.{safetensors,json}')} "
             "(or pass --weights runs/shipped/best.safetensors)")
-    segmenter, meta = build_segmenter(weights, device=args.device)
+    segmenter, meta = build_segmenter(weights, backend=args.backend, device=args.device)
 
     n_mono = args.frames // 2
     sequences = []

@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from franet_core.commands._flags import add_model_flags
+
 HELP = "evaluate weights on a data folder (F1, GSP, speed) and write a report"
 ORDER = 40
 
@@ -35,12 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the flags of ``franet eval``."""
     parser.add_argument("--data", type=Path, required=True,
                         help="data folder (images/, masks/, optional annotations.json)")
-    parser.add_argument("--weights", type=Path,
-                        help=".safetensors (or .onnx) weights; default: the shipped model")
     parser.add_argument("--model", help="refuse weights that are not for this model name")
     parser.add_argument("--out", type=Path, required=True, help="output folder for the report")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    add_model_flags(parser)
     parser.add_argument("--threshold", type=float,
                         help="probability threshold (default: the weights' own)")
     parser.add_argument("--input-size", type=int,
