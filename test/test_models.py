@@ -169,6 +169,28 @@ def test_attention_gate_coefficients_and_output() -> None:
     torch.testing.assert_close(out, x * ref)
 
 
+def test_attention_unet_is_unet_plus_gates_on_the_skips() -> None:
+    """Bypassing the gates leaves a U-Net: same weights, same output, bit for bit."""
+    from franet_core.models.unet import UNet
+
+    torch.manual_seed(0)
+    att = build_model("attention_unet", base_channels=4, depth=3).eval()
+    unet = build_model("unet", base_channels=4, depth=3).eval()
+    assert isinstance(att, UNet)
+    shared = {k: v for k, v in att.state_dict().items() if not k.startswith("gates.")}
+    unet.load_state_dict(shared)  # strict: the non-gate tensors are exactly U-Net's
+    assert [type(g) for g in att.gates] == [AttentionGate, AttentionGate, torch.nn.Identity]
+    x = torch.rand(2, 1, 64, 32)
+    with torch.no_grad():
+        gated = att(x)
+        att.gate_skip = lambda step, skip, coarse: skip  # instance attribute: gates bypassed
+        assert torch.equal(att(x), unet(x))
+    assert not torch.allclose(gated, unet(x))  # the gates do act
+    with pytest.raises(ValueError, match=r"AttentionUNetConfig.depth must be in 2\.\.5"):
+        build_model("attention_unet", depth=1)
+    assert build_model("unet", depth=1).config.depth == 1
+
+
 def test_odd_batch_backward_of_a_narrow_channels_last_model() -> None:
     """Regression: a strided 1x1 channels-last W_x crashed torch's CPU backward (batch 3, 8 ch).
 
