@@ -246,7 +246,10 @@ def test_shipped_weights_segment_a_simulated_sequence():
 
     The issue asks F1 > 0.8 on a simulated frame; the shipped model does not reach that
     (held-out F1 0.32-0.61 per kind, docs/results.md). This dual sequence (the first seed
-    tried, never used in training) measured 0.748 mean F1 at the weights' threshold."""
+    tried, never used in training) measured 0.748 mean F1 at the weights' threshold
+    (franet_sim.safetensors, sha256 72389029baf5; the same with 1 and 2 torch threads). The
+    floor is 0.03 below that: one of the eight frames losing an F1 of 0.24, or every frame
+    losing 4 %, trips it; threads and platforms move the mean by well under 0.01."""
     from franet_core.evaluate import segment_images
     from franet_core.segmenter import build_segmenter
     from franet_core.simulator import SimConfig, Simulator
@@ -255,4 +258,4 @@ def test_shipped_weights_segment_a_simulated_sequence():
     frames = Simulator(SimConfig(kind="dual", size=512), seed=34).sequence(8)
     probs = segment_images(seg, [f.image for f in frames])
     f1s = [metrics.f1(p > meta["threshold"], f.mask) for p, f in zip(probs, frames)]
-    assert np.mean(f1s) > 0.6, f1s
+    assert np.mean(f1s) > 0.748 - 0.03, f1s

@@ -79,12 +79,17 @@ def run_dual(lead, n=40):
 
 
 def test_ids_stable_through_dual_wire_crossing():
+    """Limits from the measured run (no miss, all TRACKING, tip 0.654 px, centerline 0.273 px).
+
+    Counts allow one event in the 80 wire-frames; the pixel errors allow about 25 % above
+    the measurement, a fraction of a pixel. Everything here is analytic and deterministic.
+    """
     report = evaluate_sequence(*run_dual(lead=40.0))
     assert report.id_switches == 0
-    assert report.missed_fraction < 0.05
-    assert report.tip_error_median_px < 2.0
-    assert report.centerline_error_px < 1.0
-    assert report.status_fractions["TRACKING"] > 0.85
+    assert report.missed_fraction <= 1 / 80
+    assert report.tip_error_median_px < 0.8
+    assert report.centerline_error_px < 0.35
+    assert report.status_fractions["TRACKING"] >= 79 / 80
 
 
 def test_tips_passing_the_crossing_together_keep_their_ids_afterwards():
@@ -300,7 +305,11 @@ def test_metrics_count_id_switches_and_errors():
 
 
 def test_tracking_ground_truth_masks_of_a_simulated_dual_sequence():
-    """Tracker on the simulator's own masks: the upper bound the model can reach."""
+    """Tracker on the simulator's own masks: the upper bound the model can reach.
+
+    Measured: no identity switch, no miss in 48 wire-frames, tip error median 0.449 px. The
+    limits allow one missed wire-frame and 0.15 px (a third) more tip error.
+    """
     from franet_core.simulator import SimConfig, Simulator  # an import error fails, not skips
 
     sim = Simulator(SimConfig(size=256, kind="dual"), seed=7)
@@ -312,8 +321,8 @@ def test_tracking_ground_truth_masks_of_a_simulated_dual_sequence():
         predicted.append(tracker.update(obs, f.mask.shape))
     report = evaluate_sequence([f.wires for f in frames], predicted)
     assert report.id_switches == 0
-    assert report.tip_error_median_px < 2.0
-    assert report.missed_fraction < 0.1
+    assert report.tip_error_median_px < 0.6
+    assert report.missed_fraction <= 1 / 48
 
 
 def _reference_kalman(z0, measurements, r, v0, q):
