@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from franet_core.devices import parse_device
 from franet_core.preprocess import SIZE_MULTIPLE
 
 __all__ = ["BackendUnavailable", "OnnxSegmenter", "Segmenter", "TorchSegmenter",
@@ -108,9 +109,7 @@ def resolve_device(device: str, *, strict: bool = False) -> str:
     Without a usable GPU a CUDA request falls back to ``"cpu"`` with a logged warning, or
     raises :class:`BackendUnavailable` when ``strict``. Unknown device names raise ValueError.
     """
-    kind, _, index = str(device).partition(":")
-    if kind not in ("cpu", "cuda") or (index and not index.isdigit()):
-        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
+    kind, _, index = parse_device(device).partition(":")
     if kind == "cpu":
         return "cpu"
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -23,9 +23,6 @@ import torch
 from franet_core import checkpoint, metrics
 from franet_core.cli import main
 
-TINY_MODEL = {"width_mult": 0.25, "t": 1, "bottleneck_channels": 16,
-              "decoder_channels": [8, 8, 8, 8, 8]}
-
 
 def strict_json(text: str):
     """json.loads that refuses NaN/Infinity, as jq and JavaScript do."""
@@ -43,21 +40,48 @@ def test_undefined_metrics_are_written_as_null():
     assert strict_json(text) == {"tip_error_median_px": None, "n": 3, "x": [0.5], "inf": None}
 
 
+#: Logit slope of the known-answer network: logit = K * (x - 0.5), x the frame in [0, 1].
+K = 40.0
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
+    """A 1-channel U-Net whose weights make it a fixed intensity threshold: p = s(K (x - 0.5)).
+
+    Each convolution on the skip path is a 3x3 identity, the coarse path is zero, batch
+    norms keep their unit statistics (a factor (1 + 1e-5)^-0.5 each) and the head maps x to
+    K (x - 0.5). So a pixel is predicted at threshold t exactly when its grey level exceeds
+    255 (0.5 + logit(t) / K): 122.1 at 0.3, 127.5 at 0.5, 132.9 at 0.7, whatever the
+    backend's rounding. Every expected value below follows from the drawn frames alone.
+    """
     from franet_core.models import build_model
 
-    torch.manual_seed(0)
-    model = build_model("franet", **TINY_MODEL)
-    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
-    checkpoint.save_weights(path, model.state_dict(),
-                            {"model": "franet", "model_config": TINY_MODEL, "threshold": 0.5})
+    config = {"base_channels": 1, "depth": 1}
+    state = {k: torch.zeros_like(v) if k.endswith(("0.weight", "up.weight", "up.bias")) else v
+             for k, v in build_model("unet", **config).state_dict().items()}
+    for name, channel in (("inc.0.0", 0), ("inc.1.0", 0), ("up.0.conv.0.0", 1),
+                          ("up.0.conv.1.0", 0)):
+        state[f"{name}.weight"][0, channel, 1, 1] = 1.0  # channel 1 of up.0.conv: the skip
+    state["head.weight"].fill_(K)
+    state["head.bias"].fill_(-K / 2)
+    path = tmp_path_factory.mktemp("w") / "threshold_unet.safetensors"
+    checkpoint.save_weights(path, state, {"model": "unet", "model_config": config,
+                                          "threshold": 0.5})
     return path
+
+
+#: Grey levels drawn into every frame; see ``folder``.
+WIRE, FAINT_TIP, DIM_BLOB, BRIGHT_BLOB = 230, 128, 125, 200
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    """Two sequences of three 48x72 frames (not multiples of 32: padding is exercised)."""
+    """Two sequences of three 48x72 frames (not multiples of 32: padding is exercised).
+
+    Frame f: a 2 px wire (mask) along rows 10 + 5f, columns 5-59, drawn at WIRE except a
+    FAINT_TIP in its last 5 columns; not in the mask, a 2x4 DIM_BLOB and, in the corner next
+    to the padding, a 2 x 2(f+1) BRIGHT_BLOB; noise below 120 elsewhere.
+    """
     root = tmp_path_factory.mktemp("data")
     (root / "images").mkdir()
     (root / "masks").mkdir()
@@ -67,62 +91,83 @@ def folder(tmp_path_factory):
             image = (rng.random((48, 72)) * 120).astype(np.uint8)
             mask = np.zeros((48, 72), np.uint8)
             mask[10 + 5 * f: 12 + 5 * f, 5:60] = 255
-            image[mask > 0] = 230
+            image[mask > 0] = WIRE
+            image[10 + 5 * f: 12 + 5 * f, 55:60] = FAINT_TIP
+            image[40:42, 0:4] = DIM_BLOB
+            image[46:48, 72 - 2 * (f + 1):] = BRIGHT_BLOB
             cv2.imwrite(str(root / "images" / f"{seq}_f{f:04d}.png"), image)
             cv2.imwrite(str(root / "masks" / f"{seq}_f{f:04d}.png"), mask)
     return root
 
 
-def test_eval_writes_report_json_and_plots(weights, folder, tmp_path):
-    from franet_core.evaluate import segment_images
-    from franet_core.segmenter import build_segmenter
+def counts(threshold: float, f: int) -> tuple[int, int, int]:
+    """Hand count of (TP, FP, FN) in frame f at ``threshold`` (grey-level cuts in weights)."""
+    bright = 4 * (f + 1)
+    return {0.3: (110, 8 + bright, 0),  # wire, faint tip; both blobs are false positives
+            0.5: (110, bright, 0),      # the dim blob drops out
+            0.7: (100, bright, 10)}[threshold]  # the faint tip drops out too
 
+
+def scores(threshold: float, f: int) -> dict[str, float]:
+    """Precision, sensitivity, F1 of frame f from the hand counts."""
+    tp, fp, fn = counts(threshold, f)
+    return {"precision": tp / (tp + fp), "sensitivity": tp / (tp + fn),
+            "f1": 2 * tp / (2 * tp + fp + fn)}
+
+
+def gsp_by_brute_force(folder, name: str, threshold: float) -> float:
+    """Mean distance from each skeleton pixel of the mask to the nearest predicted pixel."""
+    from skimage.morphology import skeletonize
+
+    image = cv2.imread(str(folder / "images" / f"{name}.png"), 0)
+    gt = cv2.imread(str(folder / "masks" / f"{name}.png"), 0)
+    cut = 255 * (0.5 + np.log(threshold / (1 - threshold)) / K)
+    predicted = np.argwhere(image > cut)
+    return float(np.mean([np.hypot(*(predicted - p).T).min()
+                          for p in np.argwhere(skeletonize(gt > 0))]))
+
+
+def test_eval_writes_report_json_and_plots(weights, folder, tmp_path):
     out = tmp_path / "eval"
     assert main(["eval", "--data", str(folder), "--weights", str(weights), "--out", str(out),
-                 "--model", "franet", "--threshold", "0.5"]) == 0
+                 "--model", "unet", "--threshold", "0.7"]) == 0
     for name in ("report.md", "metrics.json", "per_sequence_f1.png", "overlays.png"):
         assert (out / name).stat().st_size > 0, name
     result = strict_json((out / "metrics.json").read_text())
     assert result["frames"] == 6 and set(result["per_sequence"]) == {"s0000", "s0001"}
     assert result["timing"]["fps"] > 0
     assert result["timing"]["latency_ms"]["n"] == 20  # the default, from 6 frames reused
-    # Independent recomputation of one frame's F1 from the raw segmenter output.
-    seg, _ = build_segmenter(weights)
-    image = cv2.imread(str(folder / "images" / "s0001_f0002.png"), 0).astype(np.float32) / 255
-    gt = cv2.imread(str(folder / "masks" / "s0001_f0002.png"), 0)
-    (prob,) = segment_images(seg, [image])
-    frame = next(f for f in result["per_frame"] if f["name"] == "s0001_f0002")
-    assert frame["f1"] == pytest.approx(metrics.f1(prob > 0.5, gt))
-    assert frame["gsp"] == pytest.approx(metrics.gsp(prob > 0.5, gt))  # gt is never empty
-    f1s = [f["f1"] for f in result["per_frame"]]
-    assert result["metrics"]["f1"]["mean"] == pytest.approx(np.mean(f1s))
+    for frame in result["per_frame"]:
+        f = int(frame["name"][-1])
+        for metric, value in scores(0.7, f).items():
+            assert frame[metric] == pytest.approx(value, abs=1e-12), (frame["name"], metric)
+        gsp = gsp_by_brute_force(folder, frame["name"], 0.7)
+        assert gsp > 0.2 and frame["gsp"] == pytest.approx(gsp, abs=1e-9)  # the missed tip
+    mean_f1 = np.mean([scores(0.7, f)["f1"] for f in range(3)])
+    assert result["metrics"]["f1"]["mean"] == pytest.approx(mean_f1, abs=1e-12)
+    assert result["per_sequence"]["s0001"]["f1"]["mean"] == pytest.approx(mean_f1, abs=1e-12)
     report = (out / "report.md").read_text()
     assert "| F1 |" in report and "s0001" in report and "overlays.png" in report
     png = cv2.imread(str(out / "overlays.png"))
     assert png is not None and png.shape[1] >= 3 * 72
 
 
-def test_eval_threshold_sweep_matches_thresholding_by_hand(weights, folder, tmp_path):
-    from franet_core.evaluate import EvalConfig, evaluate_folder, segment_images, write_report
+def test_eval_threshold_sweep_matches_the_hand_counts(weights, folder, tmp_path):
+    from franet_core.evaluate import EvalConfig, evaluate_folder, write_report
     from franet_core.segmenter import build_segmenter
 
     seg, meta = build_segmenter(weights)
     result = evaluate_folder(seg, folder, EvalConfig(sweep=(0.3, 0.5, 0.7), tracking=False),
                              meta=meta)
     assert [s["threshold"] for s in result["sweep"]] == [0.3, 0.5, 0.7]
-    names = sorted(p.stem for p in (folder / "images").glob("*.png"))
-    images = [cv2.imread(str(folder / "images" / f"{n}.png"), 0).astype(np.float32) / 255
-              for n in names]
-    gts = [cv2.imread(str(folder / "masks" / f"{n}.png"), 0) for n in names]
-    probs = segment_images(seg, images)
     for row in result["sweep"]:
-        t = row["threshold"]
-        assert row["f1"] == pytest.approx(np.mean([metrics.f1(p > t, g)
-                                                   for p, g in zip(probs, gts)]), abs=1e-6)
-        assert row["precision"] == pytest.approx(np.mean([metrics.precision(p > t, g)
-                                                          for p, g in zip(probs, gts)]), abs=1e-6)
-    at_half = next(r for r in result["sweep"] if r["threshold"] == 0.5)
-    assert at_half["f1"] == pytest.approx(result["metrics"]["f1"]["mean"], abs=1e-6)
+        for metric in ("precision", "sensitivity", "f1"):
+            mean = np.mean([scores(row["threshold"], f)[metric] for f in range(3)])
+            assert row[metric] == pytest.approx(mean, abs=1e-12), (row["threshold"], metric)
+    # The weights' own threshold (0.5) is the operating point of the main metrics.
+    assert result["threshold"] == 0.5
+    assert result["metrics"]["f1"]["mean"] == pytest.approx(
+        np.mean([scores(0.5, f)["f1"] for f in range(3)]), abs=1e-12)
     report = write_report(result, tmp_path / "eval")["report"].read_text()
     assert "| 0.7 |" in report and "Threshold sweep" in report
     with pytest.raises(ValueError, match="thresholds"):
@@ -135,8 +180,11 @@ def test_segment_writes_same_named_masks(weights, folder, tmp_path):
                  "--weights", str(weights)]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(p.name for p in (folder / "images").iterdir())
-    mask = cv2.imread(str(out / names[0]), cv2.IMREAD_UNCHANGED)
-    assert mask.shape == (48, 72) and set(np.unique(mask)) <= {0, 255}
+    for name in names:
+        mask = cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)
+        image = cv2.imread(str(folder / "images" / name), 0)
+        # At the weights' threshold 0.5 the network predicts grey levels above 127.5.
+        np.testing.assert_array_equal(mask, np.where(image > 127.5, 255, 0), err_msg=name)
 
 
 def test_missing_weights_is_a_clear_error(folder, tmp_path, capsys):
@@ -155,12 +203,12 @@ def test_corrupt_weights_is_a_clear_error(weights, folder, tmp_path, capsys):
 
 
 def test_model_and_config_mismatch_are_clear_errors(weights, folder, tmp_path, capsys):
-    assert main(["eval", "--data", str(folder), "--weights", str(weights), "--model", "unet",
+    assert main(["eval", "--data", str(folder), "--weights", str(weights), "--model", "franet",
                  "--out", str(tmp_path / "o")]) == 2
-    assert "not 'unet'" in capsys.readouterr().err
+    assert "not 'franet'" in capsys.readouterr().err
     other = tmp_path / "other.safetensors"
     state, meta = checkpoint.load_weights(weights)
-    meta["model_config"] = {**TINY_MODEL, "decoder_channels": [8, 8, 8, 8, 4]}
+    meta["model_config"] = {"base_channels": 2, "depth": 1}
     checkpoint.save_weights(other, state, meta)
     assert main(["eval", "--data", str(folder), "--weights", str(other),
                  "--out", str(tmp_path / "o")]) == 2

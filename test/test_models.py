@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from safetensors.torch import save_file
 
 from franet_core.flops import model_cost
@@ -169,11 +170,75 @@ def test_attention_gate_coefficients_and_output() -> None:
     torch.testing.assert_close(out, x * ref)
 
 
-def test_odd_batch_backward_of_a_narrow_channels_last_model() -> None:
+def test_attention_unet_is_unet_plus_gates_on_the_skips() -> None:
+    """Bypassing the gates leaves a U-Net: same weights, same output, bit for bit."""
+    from franet_core.models.unet import UNet
+
+    torch.manual_seed(0)
+    att = build_model("attention_unet", base_channels=4, depth=3).eval()
+    unet = build_model("unet", base_channels=4, depth=3).eval()
+    assert isinstance(att, UNet)
+    shared = {k: v for k, v in att.state_dict().items() if not k.startswith("gates.")}
+    unet.load_state_dict(shared)  # strict: the non-gate tensors are exactly U-Net's
+    assert [type(g) for g in att.gates] == [AttentionGate, AttentionGate, torch.nn.Identity]
+    x = torch.rand(2, 1, 64, 32)
+    with torch.no_grad():
+        gated = att(x)
+        att.gate_skip = lambda step, skip, coarse: skip  # instance attribute: gates bypassed
+        assert torch.equal(att(x), unet(x))
+    assert not torch.allclose(gated, unet(x))  # the gates do act
+    with pytest.raises(ValueError, match=r"AttentionUNetConfig.depth must be in 2\.\.5"):
+        build_model("attention_unet", depth=1)
+    assert build_model("unet", depth=1).config.depth == 1
+
+
+class _SameKinks:
+    """Make a second forward pass take the ReLU / ReLU6 branches the first one took.
+
+    A gradient is discontinuous where a ReLU input crosses 0: float32 and float64 disagree
+    on the sign of activations within rounding of zero, and every such flip changes the
+    gradient upstream. How many flip depends on rounding, e.g. on the torch thread count
+    (measured: 0.6 % gradient error with one thread, 4 % with two). Recording the branches
+    in the first pass (``record``) and imposing them in the second (``replay``) compares the
+    two gradients of one linear piece, so only the arithmetic differs.
+    """
+
+    def __init__(self) -> None:
+        self.masks: list[tuple[Tensor, Tensor | None]] = []
+        self.relu, self.hardtanh = F.relu, F.hardtanh
+
+    def _relu(self, x, inplace=False):
+        if self.replaying:
+            return x * self.masks.pop(0)[0].to(x.dtype)
+        self.masks.append((x > 0, None))
+        return self.relu(x, inplace=inplace)
+
+    def _hardtanh(self, x, min_val=-1.0, max_val=1.0, inplace=False):
+        assert (min_val, max_val) == (0.0, 6.0)  # ReLU6, the only hardtanh in FRA-Net
+        if self.replaying:
+            inside, top = self.masks.pop(0)
+            return x * inside.to(x.dtype) + 6.0 * top.to(x.dtype)
+        self.masks.append(((x > 0) & (x < 6), x >= 6))
+        return self.hardtanh(x, min_val, max_val, inplace=inplace)
+
+    def run(self, monkeypatch, replaying: bool, fn):
+        self.replaying = replaying
+        with monkeypatch.context() as m:
+            m.setattr(F, "relu", self._relu)
+            m.setattr(F, "hardtanh", self._hardtanh)
+            fn()
+        # Recording found branches; replaying used every one of them.
+        assert bool(self.masks) != replaying
+
+
+def test_odd_batch_backward_of_a_narrow_channels_last_model(monkeypatch) -> None:
     """Regression: a strided 1x1 channels-last W_x crashed torch's CPU backward (batch 3, 8 ch).
 
     The narrow float32 NHWC model must train at an odd batch, with the gradients of a float64
-    NCHW copy (compared as one vector: BN over 3 samples makes single tiny entries noisy)."""
+    NCHW copy taking the same ReLU branches (see _SameKinks; compared as one vector: BN over
+    3 samples makes single tiny entries noisy). Measured: 9e-5 relative with 1 and 2 threads
+    (without _SameKinks 0.6 % and 4 %, over the 1 % this test used to allow).
+    """
     torch.manual_seed(0)
     narrow = {"width_mult": 0.25, "t": 1, "bottleneck_channels": 16,
               "decoder_channels": [8, 8, 8, 8, 8]}
@@ -181,11 +246,12 @@ def test_odd_batch_backward_of_a_narrow_channels_last_model() -> None:
     ref = build_model("franet", **narrow).train().double()
     ref.to(memory_format=torch.contiguous_format).load_state_dict(model.state_dict())
     x = torch.rand(3, 1, 64, 64)
-    model(x).mean().backward()
-    ref(x.double()).mean().backward()
+    kinks = _SameKinks()
+    kinks.run(monkeypatch, False, lambda: model(x).mean().backward())
+    kinks.run(monkeypatch, True, lambda: ref(x.double()).mean().backward())
     got = torch.cat([p.grad.double().ravel() for p in model.parameters()])
     want = torch.cat([p.grad.ravel() for p in ref.parameters()])
-    assert (got - want).norm() < 1e-2 * want.norm()
+    assert (got - want).norm() < 1e-3 * want.norm()
 
 
 def test_recurrent_conv_follows_the_equation() -> None:

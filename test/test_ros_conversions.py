@@ -20,6 +20,7 @@ franet_ros. Expected arrays are built independently with numpy byte packing.
 """
 import array
 import math
+import struct
 from types import SimpleNamespace
 
 from hypothesis import given, settings, strategies as st
@@ -136,28 +137,89 @@ def test_pixel_budget_is_enforced_before_reading_data():
         conv.image_to_array(small, max_pixels=19)
 
 
-ENCODING_NAMES = list(conv.ENCODINGS) + ["mono32", "bgr16", "8UC3", "MONO8", "jpeg"]
+#: sensor_msgs image encodings as REP 104 / cv_bridge define them: struct format of one
+#: channel and channels per pixel. Written out here, not read from conv.ENCODINGS.
+REFERENCE_ENCODINGS = {"mono8": ("B", 1), "8UC1": ("B", 1), "mono16": ("H", 1),
+                       "16UC1": ("H", 1), "32FC1": ("f", 1), "rgb8": ("B", 3),
+                       "bgr8": ("B", 3), "rgba8": ("B", 4), "bgra8": ("B", 4)}
+#: Each kind of defect and the reason image_to_array must give for it.
+DEFECT_REASONS = {"encoding": "unsupported encoding", "zero_size": "zero size",
+                  "over_budget": "exceeds the limit", "short_step": "shorter than one row",
+                  "data_length": "data length", "non_finite": "NaN or infinite"}
+
+
+def test_reference_table_covers_the_supported_encodings():
+    assert set(REFERENCE_ENCODINGS) == set(conv.ENCODINGS)
+
+
+def decode_by_struct(data: bytes, height: int, width: int, step: int, encoding: str,
+                     big: bool) -> np.ndarray:
+    """Reference decoder: one struct.unpack per row, independent of numpy byte views."""
+    fmt, channels = REFERENCE_ENCODINGS[encoding]
+    order = ">" if big else "<"
+    rows = [struct.unpack_from(f"{order}{width * channels}{fmt}", data, r * step)
+            for r in range(height)]
+    dtype = {"B": np.uint8, "H": np.uint16, "f": np.float32}[fmt]
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    return np.array(rows, dtype=dtype).reshape(shape)
+
+
+@st.composite
+def image_cases(draw):
+    """A well-formed Image, or one with exactly one defect; with the pixel budget to use.
+
+    Returns ``(fields, defect, max_pixels)``; ``defect`` is None or a key of DEFECT_REASONS.
+    Well-formed cases are drawn as often as each defect, so the decode path is exercised.
+    """
+    defect = draw(st.sampled_from([None, *DEFECT_REASONS]))
+    encoding = "32FC1" if defect == "non_finite" else \
+        draw(st.sampled_from(sorted(REFERENCE_ENCODINGS)))
+    fmt, channels = REFERENCE_ENCODINGS[encoding]
+    height, width = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    row = width * channels * struct.calcsize(fmt)
+    step = row + draw(st.integers(0, 5))
+    big = draw(st.booleans())
+    max_pixels = 49
+    if defect == "zero_size":
+        height, width = draw(st.sampled_from([(0, width), (height, 0), (0, 0)]))
+    elif defect == "over_budget":
+        max_pixels = height * width - 1
+    elif defect == "short_step":
+        step = draw(st.integers(0, row - 1))
+    data = bytearray(draw(st.binary(min_size=step * height, max_size=step * height)))
+    if defect == "data_length":
+        cut = draw(st.integers(-min(len(data), 4), 4).filter(lambda n: n != 0))
+        data = data[:cut] if cut < 0 else data + bytes(cut)
+    elif defect == "non_finite":
+        bad = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+        r, c = draw(st.integers(0, height - 1)), draw(st.integers(0, width - 1))
+        struct.pack_into((">" if big else "<") + "f", data, r * step + 4 * c, bad)
+    elif defect == "encoding":
+        encoding = draw(st.sampled_from(["mono32", "bgr16", "8UC3", "MONO8", "jpeg", ""]))
+    fields = {"height": height, "width": width, "encoding": encoding, "is_bigendian": int(big),
+              "step": step, "data": bytes(data)}
+    return fields, defect, max_pixels
 
 
 @settings(max_examples=300, deadline=None)
-@given(height=st.integers(0, 9), width=st.integers(0, 9), step=st.integers(0, 80),
-       encoding=st.sampled_from(ENCODING_NAMES), big=st.booleans(),
-       data=st.binary(max_size=400))
-def test_fuzzed_images_give_a_valid_array_or_the_specific_error(height, width, step, encoding,
-                                                                big, data):
-    msg = KIT.new(conv.IMAGE, header=HEADER, height=height, width=width, encoding=encoding,
-                  is_bigendian=int(big), step=step, data=np.frombuffer(data, np.uint8))
-    try:
-        out = conv.image_to_array(msg, max_pixels=50)
-    except conv.ImageConversionError as exc:
-        assert exc.reason
-        return
-    dtype, channels = conv.ENCODINGS[encoding]
-    assert out.dtype == dtype and out.shape[:2] == (height, width)
-    assert out.shape == ((height, width) if channels == 1 else (height, width, channels))
-    assert height * width <= 50 and len(data) == step * height
-    if dtype.kind == "f":
-        assert np.isfinite(out).all()
+@given(case=image_cases())
+def test_fuzzed_images_decode_like_the_reference_or_raise_the_specific_error(case):
+    fields, defect, max_pixels = case
+    msg = KIT.new(conv.IMAGE, header=HEADER, **{
+        **fields, "data": np.frombuffer(fields["data"], np.uint8)})
+    if defect is None:
+        expected = decode_by_struct(fields["data"], fields["height"], fields["width"],
+                                    fields["step"], fields["encoding"],
+                                    bool(fields["is_bigendian"]))
+        if np.isfinite(expected).all():
+            out = conv.image_to_array(msg, max_pixels=max_pixels)
+            assert out.dtype == expected.dtype and out.dtype.isnative
+            np.testing.assert_array_equal(out, expected, strict=True)
+            return
+        defect = "non_finite"  # random float bytes that happen to spell NaN or inf
+    with pytest.raises(conv.ImageConversionError) as info:
+        conv.image_to_array(msg, max_pixels=max_pixels)
+    assert DEFECT_REASONS[defect] in info.value.reason
 
 
 @settings(max_examples=100, deadline=None)

@@ -124,15 +124,52 @@ def test_wire_moves_coherently_between_frames():
     assert steps.mean() > 0.05  # and is more than rounding noise (~0.4 px/frame here)
 
 
+#: A scene that stands still (no cardiac, respiratory or wire motion, no noise, no
+#: distractors): between two of its frames only the contrast fill and the wire's small
+#: wobble can change a pixel.
+STILL = dict(cardiac_px=(0.0, 0.0), resp_px=(0.0, 0.0), advance_px=(0.0, 0.0),
+             noise_free=True, background_prob=0.0, ecg_prob=0.0, pacing_prob=0.0,
+             sternal_prob=0.0, clip_prob=0.0, stent_prob=0.0, valve_prob=0.0)
+
+
+def _contrast_change(seed: int, contrast_prob: float, n: int = 12) -> tuple[list[int], int]:
+    """Pixels darker / brighter than frame 0 by more than 5 grey levels, away from the wires.
+
+    Returns (darkened count at each frame, most pixels brightened in any frame). Pixels
+    within 3 px of a wire in any frame are left out (the wire wobbles).
+    """
+    import cv2
+
+    frames = _seq("mono", seed=seed, n=n, contrast_prob=contrast_prob, **STILL)
+    wires = cv2.dilate(np.maximum.reduce([f.mask for f in frames]), np.ones((7, 7), np.uint8))
+    away = wires == 0
+    diffs = [(f.image - frames[0].image)[away] for f in frames]
+    return [int((d < -5 / 255).sum()) for d in diffs], max(int((d > 5 / 255).sum())
+                                                           for d in diffs)
+
+
 def test_contrast_fills_over_frames():
-    """With contrast, the vessel tree darkens over the sequence (mean image drops)."""
-    cfg = dict(contrast_prob=1.0, background_prob=0.0, ecg_prob=0.0, pacing_prob=0.0,
-               sternal_prob=0.0, clip_prob=0.0, stent_prob=0.0, valve_prob=0.0)
-    drops = []
-    for seed in range(4):
-        frames = _seq("mono", seed=seed, n=8, **cfg)
-        drops.append(frames[0].image.mean() - frames[-1].image.mean())
-    assert max(drops) > 0.002
+    """With contrast the vessel tree darkens progressively; without it nothing changes.
+
+    Each sequence draws its own contrast front (start and speed): in some the front has
+    filled the tree before frame 0 or does not reach it within 12 frames. Measured on the
+    randomised simulator (2026-12-03): 8 of these 12 seeds darken 15 px or more by the last
+    frame, so at least 2 must. Noise, motion and the wire are removed (STILL, wire pixels
+    masked): without contrast no pixel changes by more than 5 grey levels (measured: none).
+    Contrast only adds attenuation; the pixels allowed to brighten are the display's
+    sharpening halo next to a darkening vessel (measured: at most 17, beside 300-460
+    darkened ones).
+    """
+    filling = 0
+    for seed in range(12):
+        darkened, brightened = _contrast_change(seed, contrast_prob=1.0)
+        assert brightened <= 2 + max(darkened) // 10, (seed, brightened, darkened)
+        assert darkened[-1] >= darkened[len(darkened) // 2] - 2, (seed, darkened)  # grows
+        filling += darkened[-1] >= 15
+    assert filling >= 2
+    for seed in range(3):
+        darkened, brightened = _contrast_change(seed, contrast_prob=0.0)
+        assert max(darkened) == brightened == 0, seed
 
 
 def test_wire_darkens_the_image():

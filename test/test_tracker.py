@@ -79,12 +79,17 @@ def run_dual(lead, n=40):
 
 
 def test_ids_stable_through_dual_wire_crossing():
+    """Limits from the measured run (no miss, all TRACKING, tip 0.654 px, centerline 0.273 px).
+
+    Counts allow one event in the 80 wire-frames; the pixel errors allow about 25 % above
+    the measurement, a fraction of a pixel. Everything here is analytic and deterministic.
+    """
     report = evaluate_sequence(*run_dual(lead=40.0))
     assert report.id_switches == 0
-    assert report.missed_fraction < 0.05
-    assert report.tip_error_median_px < 2.0
-    assert report.centerline_error_px < 1.0
-    assert report.status_fractions["TRACKING"] > 0.85
+    assert report.missed_fraction <= 1 / 80
+    assert report.tip_error_median_px < 0.8
+    assert report.centerline_error_px < 0.35
+    assert report.status_fractions["TRACKING"] >= 79 / 80
 
 
 def test_tips_passing_the_crossing_together_keep_their_ids_afterwards():
@@ -308,7 +313,7 @@ def test_tracking_ground_truth_masks_of_simulated_dual_sequences():
     start a track), buddy wires drawn side by side whose masks merge into one, and a wire
     hidden behind the collimator for part of the run. Limits sit just above those values.
     """
-    from franet_core import sim as simulator
+    from franet_core import sim as simulator  # an import error fails, not skips
     switches, medians, missed = [], [], []
     for seed in range(8):
         frames = simulator.Simulator(simulator.SimConfig(size=256, kind="dual"),

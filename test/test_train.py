@@ -95,6 +95,94 @@ def test_config_refuses_bad_values_and_overlapping_seeds():
     assert (cfg.lr_factor, cfg.loss) == (0.5, "augmented_focal")
 
 
+class _BrightIsWire(torch.nn.Module):
+    """Stand-in network with a known answer: logit 20 (x - 0.5), wire where x > 0.5."""
+
+    def forward(self, x):
+        return 20.0 * (x - 0.5)
+
+
+def _validation_frames():
+    """Two 40x50 frames (not multiples of 32) with hand-counted TP/FP/FN at threshold 0.5.
+
+    Frame 0: a 2x40 wire, the prediction misses its first 3 columns (FN 6, TP 74) and adds
+    a dim 2x5 blob (x = 0.55, probability 0.73, FP 10). Frame 1: a 1-px wire in the last
+    column before the padding, its top 4 px not predicted (TP 32, FN 4).
+    """
+    images = np.full((2, 1, 40, 50), 0.2, np.float32)
+    masks = np.zeros((2, 1, 40, 50), np.float32)
+    masks[0, 0, 10:12, 5:45] = 1
+    images[0, 0, 10:12, 8:45] = 0.9
+    images[0, 0, 30:32, 0:5] = 0.55
+    masks[1, 0, 2:38, 49] = 1
+    images[1, 0, 6:38, 49] = 0.9
+    return torch.from_numpy(images), torch.from_numpy(masks)
+
+
+def _gsp_by_brute_force(pred, gt):
+    """Mean distance from each skeleton pixel of ``gt`` to the nearest ``pred`` pixel."""
+    from skimage.morphology import skeletonize
+
+    pts = np.argwhere(skeletonize(gt > 0))
+    fg = np.argwhere(pred)
+    return float(np.mean([np.min(np.hypot(*(fg - p).T)) for p in pts]))
+
+
+def test_validation_scores_a_known_prediction_exactly():
+    """``evaluate`` on a network whose prediction is known: every metric by hand.
+
+    Two batches of one frame each, so the mean is over frames, not over batches of pixels.
+    """
+    from franet_core.train import evaluate
+
+    images, masks = _validation_frames()
+    model = _BrightIsWire().train()
+    batches = [(images[:1], masks[:1]), (images[1:], masks[1:])]
+    got = evaluate(model, batches, "cpu")
+    assert model.training  # the caller's mode is restored
+    expected = {"precision": (74 / 84 + 1.0) / 2, "sensitivity": (74 / 80 + 32 / 36) / 2,
+                "f1": (148 / 164 + 64 / 68) / 2}
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, abs=1e-12), name
+    pred = images.numpy()[:, 0] > 0.5
+    gsp = np.mean([_gsp_by_brute_force(p, g) for p, g in zip(pred, masks.numpy()[:, 0])])
+    assert gsp > 0.1 and got["gsp"] == pytest.approx(gsp, abs=1e-9)
+    # A stricter threshold drops the dim blob (probability 0.73): frame 0 loses its FPs.
+    strict = evaluate(model, batches, "cpu", threshold=0.8)
+    assert strict["precision"] == pytest.approx(1.0)
+    assert strict["f1"] == pytest.approx((148 / 154 + 64 / 68) / 2, abs=1e-12)
+
+
+def test_best_checkpoint_is_the_epoch_validation_scored_highest(tmp_path, monkeypatch):
+    """Validation F1 scripted per epoch (0.2, 0.6, 0.4, 0.5): best.safetensors is epoch 2.
+
+    Also checks that train hands ``evaluate`` the configured validation frames, and that
+    the scripted scores are what the history and the plateau schedule see.
+    """
+    import franet_core.train as train_module
+
+    scores = iter([0.2, 0.6, 0.4, 0.5])
+    seen = []
+
+    def scripted(model, batches, device, threshold=0.5):
+        seen.append(sum(len(images) for images, _ in batches))
+        f1 = next(scores)
+        return {"precision": f1, "sensitivity": f1, "f1": f1, "gsp": 1.0}
+
+    monkeypatch.setattr(train_module, "evaluate", scripted)
+    cfg = tiny_config(epochs=4, steps_per_epoch=1, val_frames=3, lr_patience=0)
+    result = train(cfg, tmp_path, progress=False)
+    assert seen == [3, 3, 3, 3]
+    assert [r["val_f1"] for r in result["history"]] == [0.2, 0.6, 0.4, 0.5]
+    assert result["best_f1"] == 0.6
+    _, best = checkpoint.load_weights(tmp_path / "best.safetensors")
+    _, last = checkpoint.load_weights(tmp_path / "last.safetensors")
+    assert (best["epoch"], best["metrics"]["f1"], last["epoch"]) == (2, 0.6, 4)
+    # Patience 0: the first epoch without improvement (3) halves the rate for epoch 4.
+    lrs = [r["lr"] for r in result["history"]]
+    assert lrs[:3] == [cfg.lr] * 3 and lrs[3] == pytest.approx(cfg.lr * cfg.lr_factor)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Three tiny runs: 2 epochs, the same again, and 1 epoch then --resume to 2."""

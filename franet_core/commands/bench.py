@@ -32,6 +32,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from franet_core.commands._flags import add_model_flags
+
 HELP = "benchmark latency, FPS and memory against the U-Net baseline"
 ORDER = 90
 
@@ -41,12 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--model", default=None,
                        help="model name, randomly initialised (default: shipped weights)")
-    which.add_argument("--weights", type=Path, default=None,
-                       help=".safetensors weights (or .onnx with --backend onnx)")
     parser.add_argument("--baseline", default="unet",
                         help="baseline model name or weights file, or 'none' (default unet)")
-    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (falls back to cpu)")
+    add_model_flags(parser, weights_to=which)
     parser.add_argument("--size", type=int, default=512, help="square frame size in px")
     parser.add_argument("--batch", type=int, default=1, help="batch size, batched protocol")
     parser.add_argument("--frames", type=int, default=100, help="timed frames (N)")

@@ -34,6 +34,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from franet_core.commands._flags import add_model_flags
+
 HELP = "simulate a sequence, segment it with the shipped model, write video + report"
 ORDER = 5
 
@@ -47,8 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="simulator seed (default: the held-out mixed preset's)")
     parser.add_argument("--size", type=int, default=512, help="frame side in px")
-    parser.add_argument("--weights", type=Path, help="weights (default: the shipped model)")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    add_model_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             "runs/shipped/best.safetensors and best.json to "
             f"{checkpoint.DEFAULT_WEIGHTS.with_suffix('.{safetensors,json}')} "
             "(or pass --weights runs/shipped/best.safetensors)")
-    segmenter, meta = build_segmenter(weights, device=args.device)
+    segmenter, meta = build_segmenter(weights, backend=args.backend, device=args.device)
 
     n_mono = args.frames // 2
     sequences = []

@@ -31,6 +31,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from franet_core.commands._flags import add_model_flags
+
 HELP = "evaluate weights on data folders (F1, relaxed F1, GSP, tips, speed) and write a report"
 ORDER = 40
 
@@ -40,12 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, nargs="+", metavar="DIR",
                         help="data folder(s) (images/, masks/, optional annotations.json); "
                              "several are reported each under its folder name and together")
-    parser.add_argument("--weights", type=Path,
-                        help=".safetensors (or .onnx) weights; default: the shipped model")
     parser.add_argument("--model", help="refuse weights that are not for this model name")
     parser.add_argument("--out", type=Path, required=True, help="output folder for the report")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    add_model_flags(parser)
     parser.add_argument("--threshold", type=float,
                         help="probability threshold (default: the weights' own)")
     parser.add_argument("--input-size", type=int,

@@ -27,14 +27,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from franet_core.commands._flags import add_weights
+
 HELP = "export weights to ONNX (dynamic batch) and verify the round trip"
 ORDER = 80
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command-line options of ``franet export``."""
-    parser.add_argument("--weights", type=Path, default=None,
-                        help=".safetensors weights (default: the shipped model)")
+    add_weights(parser, onnx=False)
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="output format")
     parser.add_argument("--out", type=Path, required=True, help="output file (.onnx)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")

@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from franet_core.commands._flags import add_model_flags
+
 HELP = "run the ROS node's pipeline over a bag and write the results to an MCAP bag"
 ORDER = 70
 
@@ -35,9 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-topic", required=True, help="sensor_msgs/Image topic to track")
     parser.add_argument("--gt-topic", help="ground-truth mask Image topic for metrics")
     parser.add_argument("--out", required=True, help="output MCAP bag directory (new)")
-    parser.add_argument("--weights", help=".safetensors or .onnx weights (default: shipped)")
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnx"))
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    add_model_flags(parser)
     parser.add_argument("--params", help="tracker node parameter YAML (config/tracker.yaml "
                                          "layout) for threshold, input size and tracker")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")

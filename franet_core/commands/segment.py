@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from franet_core.commands._flags import add_model_flags
+
 HELP = "write predicted guidewire masks (0/255 PNG) for images or a video"
 ORDER = 50
 
@@ -34,10 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the flags of ``franet segment``."""
     parser.add_argument("input", type=Path, help="image folder, video file or single image")
     parser.add_argument("--out", type=Path, required=True, help="output folder for the masks")
-    parser.add_argument("--weights", type=Path,
-                        help=".safetensors (or .onnx) weights; default: the shipped model")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    add_model_flags(parser)
     parser.add_argument("--threshold", type=float,
                         help="probability threshold (default: the weights' own)")
     parser.add_argument("--input-size", type=int,

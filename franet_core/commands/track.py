@@ -34,6 +34,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from franet_core.commands._flags import add_model_flags
+
 HELP = "track guidewires in a folder / video / bag: tips.csv, centerlines.json, overlay video"
 ORDER = 60
 LOG = logging.getLogger(__name__)
@@ -43,10 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's options."""
     parser.add_argument("input", type=Path, help="frame folder, video file, image or ROS 2 bag")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--weights", default=None,
-                        help="model weights (.safetensors or .onnx); default: shipped weights")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    add_model_flags(parser)
     parser.add_argument("--threshold", type=float, default=None,
                         help="probability threshold for the mask (default: the weights' own)")
     parser.add_argument("--pixel-spacing", type=float, default=None, metavar="MM",

@@ -32,6 +32,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from franet_core.commands._flags import add_device
+
 HELP = "train a model (SGD + augmented focal loss, checkpoints, TensorBoard, DDP)"
 ORDER = 30
 
@@ -71,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="safetensors file with pretrained encoder tensors")
     parser.add_argument("--workers", type=int, help="DataLoader worker processes")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    add_device(parser, auto=True)
     parser.add_argument("--no-amp", action="store_true", help="disable CUDA mixed precision")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override any config field (value parsed as YAML)")

@@ -24,62 +24,41 @@ coarse context is too small to be useful) and widths start at 16 (their
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import Tensor, nn
 
-from franet_core.models.blocks import AttentionGate, check_input_shape, init_weights
-from franet_core.models.unet import DoubleConv, UpBlock
+from franet_core.models.blocks import AttentionGate
+from franet_core.models.unet import UNet, UNetConfig
 
 __all__ = ["AttentionUNet", "AttentionUNetConfig"]
 
 
 @dataclass(frozen=True)
-class AttentionUNetConfig:
-    """Attention U-Net options (paper: base width 16, four down-steps)."""
+class AttentionUNetConfig(UNetConfig):
+    """Attention U-Net options (paper: base width 16, four down-steps; at least two)."""
 
-    in_channels: int = 1
+    MIN_DEPTH: ClassVar[int] = 2
+
     base_channels: int = 16
-    depth: int = 4
-
-    def __post_init__(self) -> None:
-        """Refuse depths the 32-px input contract cannot serve."""
-        if not 2 <= self.depth <= 5:
-            raise ValueError(f"AttentionUNetConfig.depth must be in 2..5, got {self.depth}")
-        if self.base_channels < 1:
-            raise ValueError("AttentionUNetConfig.base_channels must be >= 1, got "
-                             f"{self.base_channels}")
 
 
-class AttentionUNet(nn.Module):
+class AttentionUNet(UNet):
     """U-Net whose skips at strides 2 .. 2^(depth-1) pass through attention gates."""
 
     def __init__(self, config: AttentionUNetConfig | None = None) -> None:
-        super().__init__()
-        self.config = config = config or AttentionUNetConfig()
-        widths = [config.base_channels * 2 ** k for k in range(config.depth + 1)]
-        self.inc = DoubleConv(config.in_channels, widths[0])
-        self.pool = nn.MaxPool2d(2)
-        self.down = nn.ModuleList(DoubleConv(widths[k], widths[k + 1])
-                                  for k in range(config.depth))
-        levels = list(reversed(range(config.depth)))
-        # Gate for skip level k, driven by the decoder map at level k + 1 (width widths[k+1]).
+        super().__init__(config or AttentionUNetConfig())
+
+    def build_skip_gates(self, widths: list[int]) -> None:
+        """One gate per decoder step, coarsest first; the full-resolution skip is not gated.
+
+        The gate for skip level k is driven by the decoder map at level k + 1.
+        """
         self.gates = nn.ModuleList(
             AttentionGate(widths[k], widths[k + 1], max(widths[k] // 2, 8)) if k else
-            nn.Identity() for k in levels)
-        self.up = nn.ModuleList(UpBlock(widths[k + 1], widths[k], widths[k]) for k in levels)
-        self.head = nn.Conv2d(widths[0], 1, 1)
-        init_weights(self)
+            nn.Identity() for k in reversed(range(len(widths) - 1)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Map (N, in_channels, H, W) to logits (N, 1, H, W)."""
-        check_input_shape(x, self.config.in_channels)
-        skips = [self.inc(x)]
-        for down in self.down:
-            skips.append(down(self.pool(skips[-1])))
-        y = skips.pop()
-        for gate, up in zip(self.gates, self.up):
-            skip = skips.pop()
-            if isinstance(gate, AttentionGate):
-                skip = gate(skip, y)
-            y = up(y, skip)
-        return self.head(y)
+    def gate_skip(self, step: int, skip: Tensor, coarse: Tensor) -> Tensor:
+        """Multiply the skip by the attention coefficients of gate ``step`` (if gated)."""
+        gate = self.gates[step]
+        return gate(skip, coarse) if isinstance(gate, AttentionGate) else skip

@@ -23,6 +23,7 @@ batch norm after every convolution. Logits (N, 1, H, W).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -36,16 +37,20 @@ __all__ = ["DoubleConv", "UNet", "UNetConfig", "UpBlock"]
 class UNetConfig:
     """U-Net options; ``base_channels`` = 64 and ``depth`` = 4 down-steps as in the paper."""
 
+    #: Fewest down-steps this network accepts (a class constant, not an option).
+    MIN_DEPTH: ClassVar[int] = 1
+
     in_channels: int = 1
     base_channels: int = 64
     depth: int = 4
 
     def __post_init__(self) -> None:
         """Refuse depths the 32-px input contract cannot serve."""
-        if not 1 <= self.depth <= 5:
-            raise ValueError(f"UNetConfig.depth must be in 1..5, got {self.depth}")
+        name = type(self).__name__
+        if not self.MIN_DEPTH <= self.depth <= 5:
+            raise ValueError(f"{name}.depth must be in {self.MIN_DEPTH}..5, got {self.depth}")
         if self.base_channels < 1:
-            raise ValueError(f"UNetConfig.base_channels must be >= 1, got {self.base_channels}")
+            raise ValueError(f"{name}.base_channels must be >= 1, got {self.base_channels}")
 
 
 class DoubleConv(nn.Sequential):
@@ -70,7 +75,13 @@ class UpBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    """U-Net with widths ``base · 2^level``, level 0 .. depth."""
+    """U-Net with widths ``base · 2^level``, level 0 .. depth.
+
+    Subclasses change what a skip carries into the decoder by overriding
+    :meth:`build_skip_gates` and :meth:`gate_skip` (see
+    :class:`~franet_core.models.attention_unet.AttentionUNet`); the encoder, the decoder and
+    the order of the loops stay here.
+    """
 
     def __init__(self, config: UNetConfig | None = None) -> None:
         super().__init__()
@@ -80,10 +91,25 @@ class UNet(nn.Module):
         self.pool = nn.MaxPool2d(2)
         self.down = nn.ModuleList(DoubleConv(widths[k], widths[k + 1])
                                   for k in range(config.depth))
+        self.build_skip_gates(widths)
         self.up = nn.ModuleList(UpBlock(widths[k + 1], widths[k], widths[k])
                                 for k in reversed(range(config.depth)))
         self.head = nn.Conv2d(widths[0], 1, 1)
         init_weights(self)
+
+    def build_skip_gates(self, widths: list[int]) -> None:
+        """Create modules acting on the skips (none in U-Net); ``widths`` per level 0..depth.
+
+        Called between the encoder and the decoder, so submodules keep that order.
+        """
+
+    def gate_skip(self, step: int, skip: Tensor, coarse: Tensor) -> Tensor:
+        """Return the skip fed to decoder step ``step`` (0 = coarsest); U-Net passes it as is.
+
+        ``skip`` (N, C_k, 2H, 2W) is the encoder map, ``coarse`` (N, C_k+1, H, W) the decoder
+        map about to be upsampled.
+        """
+        return skip
 
     def forward(self, x: Tensor) -> Tensor:
         """Map (N, in_channels, H, W) to logits (N, 1, H, W)."""
@@ -92,6 +118,6 @@ class UNet(nn.Module):
         for down in self.down:
             skips.append(down(self.pool(skips[-1])))
         y = skips.pop()
-        for up in self.up:
-            y = up(y, skips.pop())
+        for step, up in enumerate(self.up):
+            y = up(y, self.gate_skip(step, skips.pop(), y))
         return self.head(y)
