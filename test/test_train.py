@@ -164,10 +164,12 @@ def test_best_checkpoint_is_the_epoch_validation_scored_highest(tmp_path, monkey
     scores = iter([0.2, 0.6, 0.4, 0.5])
     seen = []
 
-    def scripted(model, batches, device, threshold=0.5):
+    def scripted(model, batches, device, threshold=0.5, sweep=(), select="f1"):
         seen.append(sum(len(images) for images, _ in batches))
         f1 = next(scores)
-        return {"precision": f1, "sensitivity": f1, "f1": f1, "gsp": 1.0}
+        return {"precision": f1, "sensitivity": f1, "f1": f1, "gsp": 1.0,
+                "relaxed_precision": f1, "relaxed_recall": f1, "relaxed_f1": f1,
+                "threshold": threshold}
 
     monkeypatch.setattr(train_module, "evaluate", scripted)
     cfg = tiny_config(epochs=4, steps_per_epoch=1, val_frames=3, lr_patience=0)
@@ -319,3 +321,29 @@ def test_trains_from_data_folders_without_the_simulator(tmp_path):
     result = train(cfg, tmp_path / "run", progress=False)
     assert result["epochs"] == 1 and np.isfinite(result["history"][0]["loss"])
     assert tiny_config(data=("x",), sim_fraction=0.5).uses_sim
+
+
+def test_validation_keeps_the_best_threshold_of_its_sweep():
+    """A fixed probability map: wire pixels at 0.8, a distractor stripe at 0.6, the rest at
+    0.1. At 0.5 the stripe is a false alarm (F1 2·16 / (2·16 + 16) = 2/3); at 0.7 the
+    prediction is exact (F1 1). evaluate must report the 0.7 scores and that threshold."""
+    import torch
+
+    from franet_core.train import evaluate
+
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[0, 0, 10, 8:24] = 1
+    prob = torch.full((1, 1, 32, 32), 0.1)
+    prob[mask > 0] = 0.8
+    prob[0, 0, 20, 8:24] = 0.6
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return torch.logit(prob)
+
+    batches = [(torch.zeros(1, 1, 32, 32), mask)]
+    at_half = evaluate(Fixed(), batches, "cpu", 0.5)
+    assert at_half["threshold"] == 0.5 and at_half["f1"] == pytest.approx(2 / 3)
+    best = evaluate(Fixed(), batches, "cpu", 0.5, sweep=(0.7, 0.9), select="f1")
+    assert best["threshold"] == 0.7 and best["f1"] == pytest.approx(1.0)
+    assert best["relaxed_f1"] == pytest.approx(1.0)
