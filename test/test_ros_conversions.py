@@ -154,7 +154,7 @@ def test_reference_table_covers_the_supported_encodings():
 
 def decode_by_struct(data: bytes, height: int, width: int, step: int, encoding: str,
                      big: bool) -> np.ndarray:
-    """Reference decoder: one struct.unpack per row, independent of numpy byte views."""
+    """Decode by reference: one struct.unpack per row, independent of numpy byte views."""
     fmt, channels = REFERENCE_ENCODINGS[encoding]
     order = ">" if big else "<"
     rows = [struct.unpack_from(f"{order}{width * channels}{fmt}", data, r * step)
@@ -166,7 +166,7 @@ def decode_by_struct(data: bytes, height: int, width: int, step: int, encoding: 
 
 @st.composite
 def image_cases(draw):
-    """A well-formed Image, or one with exactly one defect; with the pixel budget to use.
+    """Draw a well-formed Image, or one with exactly one defect, and the pixel budget to use.
 
     Returns ``(fields, defect, max_pixels)``; ``defect`` is None or a key of DEFECT_REASONS.
     Well-formed cases are drawn as often as each defect, so the decode path is exercised.
