@@ -16,41 +16,166 @@
 
 Every config in franet is a frozen dataclass whose defaults match the paper. This module is
 the one place that turns files and dicts into them, so errors read the same everywhere.
+
+Values are checked against the fields' annotations before the dataclass is built, so a
+wrong type is a ValueError naming the field (``train config.batch_size must be an int, got
+str 'abc'``) instead of a TypeError deep inside training. The checker knows the annotations
+franet's configs use: ``bool``, ``int``, ``float``, ``str``, ``X | None``, ``tuple[X, ...]``,
+``tuple[X, Y]``, ``dict[str, Any]``, ``Any`` and nested dataclasses. ``int`` never accepts a
+bool; ``float`` accepts an int, and a numeric string such as ``'1e-3'`` (which YAML 1.1 reads
+as a string), but never NaN or infinity.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
-from typing import Any, TypeVar
+import types
+import typing
+from typing import Any, Mapping, TypeVar, Union
 
 import yaml
 
 T = TypeVar("T")
 
 
-def from_dict(cls: type[T], data: dict[str, Any] | None, *, where: str = "config") -> T:
+def from_dict(cls: type[T], data: Mapping[str, Any] | None, *, where: str = "config") -> T:
     """Build dataclass ``cls`` from ``data``; raise ValueError naming any unknown key.
 
     Nested dataclass fields are built recursively from nested dicts; lists become tuples
-    when the field's default is a tuple (so frozen configs stay hashable).
+    when the field's default is a tuple (so frozen configs stay hashable). Every value is
+    checked against its field's annotation (see the module docstring); a mismatch is a
+    ValueError naming ``where.field``.
     """
-    data = dict(data or {})
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: expected a mapping of {cls.__name__} fields, "
+                         f"got {type(data).__name__}")
+    data = dict(data)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(str(k) for k in set(data) - set(fields))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; "
                          f"known keys: {sorted(fields)}")
+    hints = _type_hints(cls)
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         f = fields[name]
         default = _default_of(f)
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+        if dataclasses.is_dataclass(default) and isinstance(value, Mapping):
             value = from_dict(type(default), value, where=f"{where}.{name}")
         elif isinstance(default, tuple) and isinstance(value, list):
             value = tuple(value)
+        if name in hints:
+            value = check_type(value, hints[name], f"{where}.{name}")
         kwargs[name] = value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field without a value
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+def check_type(value: Any, hint: Any, where: str) -> Any:
+    """Return ``value`` (an int widened to float, a list to a tuple) if it fits ``hint``.
+
+    Raises ValueError naming ``where`` and the expected type otherwise.
+    """
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or hint is object:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return check_type(value, option, where)
+            except ValueError as exc:
+                errors.append(exc)
+        if len(options) == 1 and type(None) in args:
+            raise ValueError(str(errors[0]).replace(", got ", " or null, got ", 1)) from None
+        raise ValueError(f"{where} must be {' or '.join(map(_type_name, args))}, "
+                         f"got {_describe(value)}")
+    if hint is type(None):
+        if value is not None:
+            raise ValueError(f"{where} must be null, got {_describe(value)}")
+        return None
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        raise ValueError(f"{where} must be a mapping of {hint.__name__} fields, "
+                         f"got {_describe(value)}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{where} must be true or false, got {_describe(value)}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ValueError(f"{where} must be an integer, got {_describe(value)}")
+    if hint is float:
+        return _finite_float(value, where)
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"{where} must be a string, got {_describe(value)}")
+    if hint is tuple or origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            raise ValueError(f"{where} must be a list, got {_describe(value)}")
+        if not args:
+            return tuple(value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ValueError(f"{where} must be a list of {len(args)} values, got "
+                             f"{len(value)}")
+        return tuple(check_type(v, a, f"{where}[{i}]")
+                     for i, (v, a) in enumerate(zip(value, args)))
+    if hint is dict or origin in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{where} must be a mapping, got {_describe(value)}")
+        if args and args[0] is str and any(not isinstance(k, str) for k in value):
+            raise ValueError(f"{where} must have string keys, got {sorted(map(repr, value))}")
+        return dict(value)
+    if isinstance(hint, type) and hint is not Path:
+        if isinstance(value, hint):
+            return value
+        raise ValueError(f"{where} must be {hint.__name__}, got {_describe(value)}")
+    return value  # an annotation this checker does not know: the dataclass decides
+
+
+def _finite_float(value: Any, where: str) -> float:
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise ValueError(f"{where} must be a number, got {_describe(value)}")
+    number = float(number)
+    if not math.isfinite(number):
+        raise ValueError(f"{where} must be a finite number, got {value!r}")
+    return number
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):  # an annotation that cannot be resolved: no type checks
+        return {}
+
+
+def _type_name(hint: Any) -> str:
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 def to_dict(config: Any) -> dict[str, Any]:

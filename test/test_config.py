@@ -60,3 +60,50 @@ def test_bad_files(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="JSON"):
         load_file(tmp_path / "bad.json")
+
+
+@dataclass(frozen=True)
+class Typed:
+    n: int = 1
+    x: float = 0.5
+    name: str = "a"
+    flag: bool = False
+    size: int | None = None
+    names: tuple[str, ...] = ()
+    pair: tuple[float, float] = (0.0, 1.0)
+    extra: dict = field(default_factory=dict)
+    inner: Inner = field(default_factory=Inner)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"n": "abc"}, r"cfg\.n must be an integer, got str 'abc'"),
+    ({"n": True}, r"cfg\.n must be an integer, got bool"),
+    ({"n": 1.5}, r"cfg\.n must be an integer"),
+    ({"x": "fast"}, r"cfg\.x must be a number, got str 'fast'"),
+    ({"x": float("nan")}, r"cfg\.x must be a finite number"),
+    ({"x": float("inf")}, r"cfg\.x must be a finite number"),
+    ({"name": 3}, r"cfg\.name must be a string"),
+    ({"flag": "yes"}, r"cfg\.flag must be true or false"),
+    ({"size": "big"}, r"cfg\.size must be an integer or null"),
+    ({"names": "abc"}, r"cfg\.names must be a list"),
+    ({"names": ["a", 2]}, r"cfg\.names\[1\] must be a string"),
+    ({"pair": [1.0]}, r"cfg\.pair must be a list of 2 values"),
+    ({"extra": [1]}, r"cfg\.extra must be a mapping"),
+    ({"inner": [1, 2]}, r"cfg\.inner must be a mapping of Inner fields"),
+    ({"inner": {"t": "x"}}, r"cfg\.inner\.t must be an integer"),
+    ({1: 2}, r"unknown key\(s\) \['1'\]"),
+])
+def test_wrong_types_are_named(data, message):
+    with pytest.raises(ValueError, match=message):
+        from_dict(Typed, data, where="cfg")
+
+
+def test_not_a_mapping_is_refused():
+    with pytest.raises(ValueError, match=r"cfg: expected a mapping of Typed fields, got list"):
+        from_dict(Typed, [1, 2], where="cfg")
+
+
+def test_numbers_widen_and_yaml_exponents_parse():
+    cfg = from_dict(Typed, {"x": 2, "pair": [0, "1e-3"], "size": None, "names": ["a"]})
+    assert cfg.x == 2.0 and isinstance(cfg.x, float)
+    assert cfg.pair == (0.0, 0.001) and cfg.names == ("a",) and cfg.size is None
