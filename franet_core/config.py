@@ -38,6 +38,7 @@ from typing import Any, Mapping, TypeVar, Union
 import yaml
 
 T = TypeVar("T")
+_NONE = type(None)
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, *, where: str = "config") -> T:
@@ -86,20 +87,20 @@ def check_type(value: Any, hint: Any, where: str) -> Any:
     if hint is Any or hint is object:
         return value
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
+        if value is None and _NONE in args:
             return None
-        options = [a for a in args if a is not type(None)]
+        options = [a for a in args if a is not _NONE]
         errors = []
         for option in options:
             try:
                 return check_type(value, option, where)
             except ValueError as exc:
                 errors.append(exc)
-        if len(options) == 1 and type(None) in args:
+        if len(options) == 1 and _NONE in args:
             raise ValueError(str(errors[0]).replace(", got ", " or null, got ", 1)) from None
         raise ValueError(f"{where} must be {' or '.join(map(_type_name, args))}, "
                          f"got {_describe(value)}")
-    if hint is type(None):
+    if hint is _NONE:
         if value is not None:
             raise ValueError(f"{where} must be null, got {_describe(value)}")
         return None
@@ -170,7 +171,7 @@ def _type_hints(cls: type) -> dict[str, Any]:
 
 
 def _type_name(hint: Any) -> str:
-    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+    return "null" if hint is _NONE else getattr(hint, "__name__", str(hint))
 
 
 def _describe(value: Any) -> str:
@@ -192,7 +193,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise ValueError(f"{path}: not valid {kind}: {exc}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -30,7 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from franet_core.centerline import CenterlineConfig, extract_centerlines
-from franet_core.preprocess import Letterbox, normalize_image
+from franet_core.preprocess import (check_input_size, Letterbox, MAX_NATIVE_SIDE, MAX_PIXELS,
+                                    normalize_image)
 from franet_core.tip import observe
 from franet_core.tracker import Tracker, TrackerConfig
 from franet_core.types import FrameResult
@@ -47,8 +48,12 @@ class PipelineConfig:
     threshold: probability above which a pixel is wire (the comparison of training
         validation, ``franet eval`` and ``franet segment``); None: the weights' own
         (``FramePipeline.from_weights``), else 0.5.
-    input_size: None pads the frame to a multiple of 32 (no resampling); S resizes the
-        longer side to S px first (bounded latency on large detectors).
+    input_size: None pads the frame to a multiple of 32 (no resampling) unless its longer
+        side exceeds ``max_side``; S resizes the longer side to S px first (bounded latency
+        on large detectors).
+    max_side: with ``input_size`` None, a frame whose longer side is above this many px is
+        resized to it (bounded time and memory; docs/reliability.md). A multiple of 32.
+    max_pixels: frames with more pixels (H * W) are refused as bad frames.
     pixel_spacing_mm: mm per px of the *input* image, if known; then results also carry mm.
     centerline, tracker: the stage configs.
     """
@@ -58,12 +63,26 @@ class PipelineConfig:
     pixel_spacing_mm: float | None = None
     centerline: CenterlineConfig = field(default_factory=CenterlineConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    max_side: int = MAX_NATIVE_SIDE
+    max_pixels: int = MAX_PIXELS
 
     def __post_init__(self) -> None:
-        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
-        if self.pixel_spacing_mm is not None and not self.pixel_spacing_mm > 0:
-            raise ValueError(f"pixel_spacing_mm must be > 0, got {self.pixel_spacing_mm}")
+        if self.threshold is not None and not (_is_number(self.threshold)
+                                               and 0.0 < self.threshold < 1.0):
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
+        if self.pixel_spacing_mm is not None and not (_is_number(self.pixel_spacing_mm)
+                                                      and 0 < self.pixel_spacing_mm < np.inf):
+            raise ValueError(f"pixel_spacing_mm must be a finite number > 0, got "
+                             f"{self.pixel_spacing_mm!r}")
+        if self.input_size is not None:
+            check_input_size(self.input_size, "input_size")
+        check_input_size(self.max_side, "max_side")
+        if not (_is_number(self.max_pixels) and self.max_pixels >= 1):
+            raise ValueError(f"max_pixels must be >= 1, got {self.max_pixels!r}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 class FramePipeline:
@@ -118,10 +137,10 @@ class FramePipeline:
         for i, image in enumerate(images):
             name = "frame" if len(images) == 1 else f"frame {i} of the batch"
             try:
-                img = normalize_image(image, name=name)
+                img = normalize_image(image, name=name, max_pixels=self.config.max_pixels)
             except ValueError as exc:
                 raise ValueError(f"bad frame: {exc}") from exc
-            box = Letterbox.fit(img.shape, self.config.input_size)
+            box = Letterbox.fit(img.shape, self.config.input_size, max_side=self.config.max_side)
             inputs.append(box.apply(img))
             boxes.append(box)
         t1 = time.perf_counter()
