@@ -130,12 +130,17 @@ def image_to_array(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
     encoding, zero or over-budget size (``max_pixels`` = H * W), a ``step`` shorter than a
     row, ``len(data) != step * height``, or non-finite values in a float image.
     """
-    encoding = msg.encoding
-    if encoding not in ENCODINGS:
+    encoding = _field(msg, "encoding")
+    if not isinstance(encoding, str) or encoding not in ENCODINGS:
         raise ImageConversionError(f"unsupported encoding {encoding!r}; supported: "
                                    f"{', '.join(ENCODINGS)}")
     dtype, channels = ENCODINGS[encoding]
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    height, width, step = (_uint32_field(msg, name) for name in ("height", "width", "step"))
+    big_endian = _field(msg, "is_bigendian")
+    if isinstance(big_endian, (bool, np.bool_)):
+        big_endian = int(big_endian)
+    if not isinstance(big_endian, (int, np.integer)) or big_endian not in (0, 1):
+        raise ImageConversionError(f"is_bigendian must be 0 or 1, got {big_endian!r}")
     if height <= 0 or width <= 0:
         raise ImageConversionError(f"zero size {width}x{height} (width x height)")
     if height * width > max_pixels:
@@ -145,11 +150,11 @@ def image_to_array(msg: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
     if step < row_bytes:
         raise ImageConversionError(f"step {step} B is shorter than one row of {width} px "
                                    f"{encoding} ({row_bytes} B)")
-    data = _byte_view(msg.data)
+    data = _byte_view(_field(msg, "data"))
     if data.size != step * height:
         raise ImageConversionError(f"data length {data.size} B != step {step} x height "
                                    f"{height} = {step * height} B")
-    wire_dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
+    wire_dtype = dtype.newbyteorder(">" if big_endian else "<")
     rows = data.reshape(height, step)[:, :row_bytes]
     array = np.ascontiguousarray(rows).view(wire_dtype).astype(dtype.newbyteorder("="))
     array = array.reshape((height, width, channels) if channels > 1 else (height, width))
@@ -215,17 +220,42 @@ def _default_encoding(array: np.ndarray) -> str:
                          f"{array.shape}") from None
 
 
+def _field(msg: Any, name: str) -> Any:
+    """Return field ``name`` of ``msg``; a missing field is an ImageConversionError."""
+    try:
+        return getattr(msg, name)
+    except AttributeError:
+        raise ImageConversionError(f"message has no field {name!r}") from None
+
+
+def _uint32_field(msg: Any, name: str) -> int:
+    """Return a ``uint32`` field as an int; wrong types and out-of-range values are refused."""
+    value = _field(msg, name)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or not 0 <= value <= 0xFFFFFFFF:
+        raise ImageConversionError(f"{name} must be a uint32, got {type(value).__name__} "
+                                   f"{value!r:.40}")
+    return int(value)
+
+
 def _byte_view(data: Any) -> np.ndarray:
     """Return the ``data`` field as a flat uint8 array (ndarray, bytes, array or list)."""
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8:
             raise ImageConversionError(f"data has dtype {data.dtype}, expected uint8")
         return data.reshape(-1)
-    if isinstance(data, (bytes, bytearray, memoryview)) or hasattr(data, "typecode"):
-        return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
-    values = np.asarray(data)
-    if values.size and (values.dtype.kind not in "iu" or values.min() < 0 or values.max() > 255):
-        raise ImageConversionError("data is not a sequence of bytes")
+    try:
+        if isinstance(data, (bytes, bytearray, memoryview)) or hasattr(data, "typecode"):
+            return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+        values = np.asarray(data)
+    except (TypeError, ValueError, OverflowError) as exc:  # ragged lists, odd buffers
+        raise ImageConversionError(f"data is not a sequence of bytes "
+                                   f"({type(data).__name__}: {exc})") from None
+    if values.size == 0:
+        return np.zeros(0, np.uint8)
+    if values.dtype.kind not in "iu" or values.min() < 0 or values.max() > 255:
+        raise ImageConversionError(f"data is not a sequence of bytes "
+                                   f"({type(data).__name__} of {values.dtype})")
     return values.astype(np.uint8).reshape(-1)
 
 
