@@ -361,7 +361,9 @@ def read_onnx_sidecar(path: str | Path) -> dict[str, Any]:
                 if not isinstance(section, dict) or k not in section]
     if missing:
         raise ValueError(f"{side}: ONNX config lacks {missing} (re-export with 'franet export')")
-    return meta
+    from franet_core.checkpoint import check_meta
+
+    return check_meta(meta, where=str(side))
 
 
 def _check_graph_matches(path: Path, session: Any, meta: dict[str, Any]) -> None:
