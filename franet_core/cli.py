@@ -18,6 +18,17 @@ Each sub-command lives in ``franet_core/commands/<name>.py`` and exposes ``HELP`
 ``ORDER`` (position in ``--help``), ``add_arguments(parser)`` and ``run(args) -> int``.
 Modules are discovered here, so adding a command never edits this file. Heavy imports
 (torch, the model) happen inside ``run`` so ``franet --help`` stays instant.
+
+Error policy (docs/reliability.md), the same for every command:
+
+- A user's mistake — a bad flag value, a missing or unreadable file, a corrupt input, an
+  output path that is taken — is raised as ValueError or a file-system OSError that names
+  the flag, file or field and what was expected. It ends the command with exit status 2
+  and that one line on stderr, no traceback.
+- Any other OSError (disk full, I/O error) is one line and exit status 1.
+- Ctrl-C is one line and exit status 130.
+- Everything else is a bug in franet and keeps its traceback (exit status 1).
+- ``--verbose`` prints the traceback of the user errors too.
 """
 from __future__ import annotations
 
@@ -26,6 +37,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import traceback
 
 from franet_core import __version__, commands
 
@@ -50,16 +62,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exceptions that mean "the user asked for something impossible": exit 2, one line.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+               IsADirectoryError, PermissionError)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, run the command and apply the error policy; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
-        # User errors (bad file, bad value): one clear line, no traceback.
-        print(f"franet {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as exc:
+        return _fail(args, exc, 2)
+    except OSError as exc:  # the environment, not the user or franet: disk full, I/O error
+        return _fail(args, exc, 1)
+    except KeyboardInterrupt:
+        print(f"franet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, status: int) -> int:
+    """Print ``exc`` as one line (its traceback first with --verbose); return ``status``."""
+    if args.verbose:
+        traceback.print_exception(exc)
+    print(f"franet {args.command}: error: {one_line(exc)}", file=sys.stderr)
+    return status
+
+
+def one_line(exc: BaseException) -> str:
+    """Describe ``exc`` in one line; an OSError as ``FILE: reason``."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        text = f"{exc.filename}: {exc.strerror}"
+        if exc.filename2 is not None:
+            text += f" (-> {exc.filename2})"
+    else:
+        text = str(exc)
+    text = " ".join(text.split())
+    return text or type(exc).__name__
 
 
 if __name__ == "__main__":
