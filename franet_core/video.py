@@ -21,6 +21,7 @@ encoder is available.
 """
 from __future__ import annotations
 
+from collections import Counter
 import logging
 from pathlib import Path
 from typing import Iterator
@@ -46,12 +47,13 @@ def iter_frames(path: str | Path, topic: str | None = None) -> Iterator[tuple[st
     """Yield ``(name, image)`` for every frame of ``path``, in order.
 
     - folder of images: files sorted by name (a data folder's ``images/`` is used when the
-      folder itself holds no images); name = file stem. A file that cannot be decoded yields
+      folder itself holds no images); name = file stem, or the whole file name for files
+      whose stems collide (``a.png`` and ``a.tif``). A file that cannot be decoded yields
       an empty (0, 0) array, which the pipeline rejects as a bad frame (counted, not fatal);
     - single image file: one frame;
     - video file: every frame, named ``<stem>_<index:06d>``;
     - ROS 2 bag: delegated to ``franet_ros.bag.iter_bag_frames(path, topic)``; ``topic``
-      (the image topic) is then required.
+      (the image topic) is then required. Undecodable messages yield empty arrays too.
     """
     path = Path(path)
     if not path.exists():
@@ -79,8 +81,9 @@ def _iter_folder(path: Path) -> Iterator[tuple[str, np.ndarray]]:
     if not files:
         raise ValueError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder "
                          "or its images/ subfolder")
+    stems = Counter(f.stem for f in files)
     for f in files:
-        yield f.stem, _read_image(f, strict=False)
+        yield f.stem if stems[f.stem] == 1 else f.name, _read_image(f, strict=False)
 
 
 def _read_image(path: Path, strict: bool) -> np.ndarray:

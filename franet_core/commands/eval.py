@@ -66,16 +66,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the segmenter, evaluate, write and summarise the report."""
+    from franet_core.commands import _checks as check
     from franet_core.evaluate import EvalConfig, evaluate_folders, write_report
     from franet_core.segmenter import build_segmenter
 
     for data in args.data:
         if not data.is_dir():
             raise FileNotFoundError(f"data folder not found: {data}")
+    check.out_dir(args.out)
+    check.probability(args.threshold, "--threshold")
+    for t in args.sweep:
+        check.probability(t, "--sweep")
+    check.input_size(args.input_size)
+    check.at_least(args.batch_size, "--batch-size")
+    check.device(args.device)
+    check.positive(args.rho, "--rho", inclusive=True)
+    check.positive(args.tip_tolerance, "--tip-tolerance", inclusive=True)
     segmenter, meta = build_segmenter(args.weights, backend=args.backend, device=args.device)
     if args.model is not None and meta.get("model") != args.model:
         raise ValueError(f"{args.weights or 'shipped weights'}: weights are for model "
                          f"'{meta.get('model')}', not '{args.model}'")
+    check.weights_threshold(meta, args.threshold, args.weights)
     config = EvalConfig(threshold=args.threshold, input_size=args.input_size,
                         batch_size=args.batch_size, tracking=not args.no_tracking,
                         sweep=tuple(args.sweep), rho=args.rho,

@@ -15,7 +15,12 @@
 """Segment guidewires in an image folder, a video file or a single image; write masks.
 
 Every frame gets a mask PNG (0 = background, 255 = guidewire) at the frame's own size in
---out, named like the input frame with a .png suffix (video frames are named by index).
+--out, named like the input frame with a .png suffix (video frames are named by index;
+files whose names differ only in the suffix, a.png and a.tif, give a.png.png and a.tif.png).
+Each mask is written atomically. A file that cannot be read is skipped; skipped and
+unwritten files are counted and named at the end. Exit status 0 when every mask was written
+(some inputs may have been skipped), 1 when a mask could not be written, 2 when no input
+could be read.
 
 Typical use:
   franet segment frames/ --out masks/
@@ -24,12 +29,14 @@ Typical use:
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from franet_core.commands._flags import add_model_flags
 
 HELP = "write predicted guidewire masks (0/255 PNG) for images or a video"
 ORDER = 50
+LOG = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,35 +56,67 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
+    from franet_core import atomic
+    from franet_core.cli import one_line
+    from franet_core.commands import _checks as check
     from franet_core.evaluate import segment_images
     from franet_core.preprocess import normalize_image
     from franet_core.segmenter import build_segmenter
     from franet_core.video import iter_frames
 
-    if not args.input.exists():
-        raise FileNotFoundError(f"input not found: {args.input}")
+    check.existing(args.input, "input")
+    check.out_dir(args.out)
+    check.probability(args.threshold, "--threshold")
+    check.input_size(args.input_size)
+    check.at_least(args.batch_size, "--batch-size")
+    check.device(args.device)
     segmenter, meta = build_segmenter(args.weights, backend=args.backend, device=args.device)
-    threshold = args.threshold if args.threshold is not None else meta.get("threshold", 0.5)
-    args.out.mkdir(parents=True, exist_ok=True)
-    count = 0
+    threshold = check.weights_threshold(meta, args.threshold, args.weights)
     pending: list[tuple[str, np.ndarray]] = []
+    written: list[str] = []
+    skipped: list[str] = []
+    failed: list[str] = []
 
     def flush() -> None:
         probs = segment_images(segmenter, [im for _, im in pending],
                                input_size=args.input_size, batch_size=args.batch_size)
         for (name, _), prob in zip(pending, probs):
             mask = np.where(prob > threshold, 255, 0).astype(np.uint8)
-            cv2.imwrite(str(args.out / f"{Path(name).stem}.png"), mask)
+            target = args.out / f"{name}.png"
+            try:
+                ok, png = cv2.imencode(".png", mask)
+                if not ok:
+                    raise OSError(f"{target}: OpenCV could not encode the mask")
+                atomic.write_bytes(target, png.tobytes())
+            except OSError as exc:
+                failed.append(one_line(exc))
+                continue
+            written.append(name)
         pending.clear()
 
     for name, frame in iter_frames(args.input):
-        pending.append((name, normalize_image(frame, name=name)))
-        count += 1
+        try:
+            pending.append((name, normalize_image(frame, name=name)))
+        except ValueError as exc:
+            LOG.warning("skipping %s: %s", name, exc)
+            skipped.append(name)
+            continue
         if len(pending) == args.batch_size:
             flush()
     if pending:
         flush()
-    if count == 0:
-        raise ValueError(f"{args.input}: no frames found")
-    print(f"wrote {count} mask(s) to {args.out}")
+    if not written and not failed:
+        raise ValueError(f"{args.input}: no frame could be read ({len(skipped)} skipped: "
+                         f"{_names(skipped)})" if skipped else f"{args.input}: no frames found")
+    print(f"wrote {len(written)} mask(s) to {args.out}")
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable input(s): {_names(skipped)}")
+    if failed:
+        print(f"FAILED to write {len(failed)} mask(s): {_names(failed, 3)}")
+        return 1
     return 0
+
+
+def _names(items: list[str], limit: int = 10) -> str:
+    return ", ".join(items[:limit]) + (f" ... ({len(items) - limit} more)"
+                                       if len(items) > limit else "")

@@ -24,6 +24,8 @@ a video file, a single image, or a ROS 2 bag (with --image-topic). Writes to --o
 
 Frames that cannot be read or processed are skipped, counted and listed at the end. When
 INPUT is a data folder with annotations.json, tracking metrics against it are printed.
+The outputs appear only when the run finishes (written under temporary names, then
+renamed); when not one frame can be tracked, nothing is written and the exit status is 2.
 """
 from __future__ import annotations
 
@@ -57,51 +59,84 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Track every frame of ``args.input`` and write the outputs; returns 0."""
+    import os
+
     from tqdm import tqdm
 
+    from franet_core import atomic
+    from franet_core.commands import _checks as check
     from franet_core.overlay import draw_result
     from franet_core.pipeline import FramePipeline, PipelineConfig
     from franet_core.video import VideoWriter, iter_frames
 
+    check.existing(Path(args.input), "input")
+    check.out_dir(args.out)
+    check.probability(args.threshold, "--threshold")
+    check.positive(args.pixel_spacing, "--pixel-spacing")
+    check.positive(args.fps, "--fps")
+    check.device(args.device)
     config = PipelineConfig(threshold=args.threshold, pixel_spacing_mm=args.pixel_spacing)
     frames = iter_frames(args.input, topic=args.image_topic)
     pipe = FramePipeline.from_weights(args.weights, args.backend, args.device, config)
+    created = not args.out.exists()
     args.out.mkdir(parents=True, exist_ok=True)
     spacing = args.pixel_spacing
     bad: list[str] = []
     names, results, tracked = [], [], []
-    video = None if args.no_video else VideoWriter(args.out / "overlay.mp4", fps=args.fps)
-    with open(args.out / "tips.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["frame", "wire_id", "x", "y", "angle_rad", "confidence", "status"]
-                        + (["x_mm", "y_mm"] if spacing else []))
-        for name, image in tqdm(frames, desc="track", unit="frame"):
-            try:
-                result = pipe.process(image)
-            except ValueError as exc:
-                LOG.warning("skipping frame %s: %s", name, exc)
-                bad.append(name)
-                continue
-            names.append(name)
-            results.append(_json_frame(name, result))
-            tracked.append(result.wires)
-            for w in result.wires:
-                writer.writerow(_csv_row(name, w, spacing))
-            if video is not None:
-                video.write(draw_result(image, result))
-    if video is not None:
-        video.close()
-    doc = {"pixel_spacing_mm": spacing, "frames": results}
-    (args.out / "centerlines.json").write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    token = f"{os.getpid()}.tmp"
+    tips_tmp = args.out / f".tips.{token}.csv"
+    video = None if args.no_video else VideoWriter(args.out / f".overlay.{token}.mp4",
+                                                   fps=args.fps)
+    try:
+        with open(tips_tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["frame", "wire_id", "x", "y", "angle_rad", "confidence", "status"]
+                            + (["x_mm", "y_mm"] if spacing else []))
+            for name, image in tqdm(frames, desc="track", unit="frame"):
+                try:
+                    result = pipe.process(image)
+                except ValueError as exc:
+                    if getattr(image, "size", 1):  # unreadable ones were logged when read
+                        LOG.warning("skipping frame %s: %s", name, exc)
+                    bad.append(name)
+                    continue
+                names.append(name)
+                results.append(_json_frame(name, result))
+                tracked.append(result.wires)
+                for w in result.wires:
+                    writer.writerow(_csv_row(name, w, spacing))
+                if video is not None:
+                    video.write(draw_result(image, result))
+        if not names:
+            raise ValueError(f"{args.input}: no frame could be tracked"
+                             + (f" ({len(bad)} unreadable: {_listed(bad)})" if bad else ""))
+        overlay = None
+        if video is not None:
+            video.close()
+            overlay = args.out / f"overlay{video.path.suffix}"
+            os.replace(video.path, overlay)
+        doc = {"pixel_spacing_mm": spacing, "frames": results}
+        atomic.write_text(args.out / "centerlines.json", json.dumps(doc) + "\n")
+        os.replace(tips_tmp, args.out / "tips.csv")
+    finally:
+        if video is not None:
+            video.close()
+            video.path.unlink(missing_ok=True)
+        tips_tmp.unlink(missing_ok=True)
+        if created and not any(args.out.iterdir()):
+            args.out.rmdir()
     print(f"tracked {len(names)} frames -> {args.out}"
-          + (f" (overlay: {video.path.name})" if video is not None else ""))
+          + (f" (overlay: {overlay.name})" if overlay is not None else ""))
     if bad:
-        print(f"skipped {len(bad)} bad frame(s): {', '.join(bad[:10])}"
-              + (" ..." if len(bad) > 10 else ""))
+        print(f"skipped {len(bad)} bad frame(s): {_listed(bad)}")
     annotations = Path(args.input) / "annotations.json"
     if Path(args.input).is_dir() and annotations.is_file():
         _print_metrics(annotations, names, tracked, spacing)
     return 0
+
+
+def _listed(names: list[str], limit: int = 10) -> str:
+    return ", ".join(names[:limit]) + (" ..." if len(names) > limit else "")
 
 
 def _csv_row(name: str, w: Any, spacing: float | None) -> list[Any]:
@@ -132,11 +167,15 @@ def _print_metrics(path: Path, names: list[str], tracked: list[list[Any]],
     """Compare the tracked wires with annotations.json and print the metrics."""
     from franet_core.tracking_metrics import TruthWire, evaluate_sequence
 
-    truth = json.loads(path.read_text(encoding="utf-8"))
-    keep = [i for i, n in enumerate(names) if n in truth]
+    try:
+        truth = json.loads(path.read_text(encoding="utf-8"))
+        keep = [i for i, n in enumerate(names) if n in truth]
+        truth_frames = [[TruthWire.from_json(w) for w in truth[names[i]]] for i in keep]
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise ValueError(f"{path}: malformed annotations, no metrics ({type(exc).__name__}: "
+                         f"{exc}); the tracking outputs were written") from exc
     if not keep:
         print(f"{path}: no annotated frame among the tracked ones; no metrics")
         return
-    truth_frames = [[TruthWire.from_json(w) for w in truth[names[i]]] for i in keep]
     report = evaluate_sequence(truth_frames, [tracked[i] for i in keep], pixel_spacing_mm=spacing)
     print("tracking metrics: " + report.summary())
