@@ -44,10 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Replay, print the summary, return 0 (2 for user errors via ValueError)."""
+    """Replay, print the summary, return 0 (2 for user errors via ValueError).
+
+    Also 2 when not one frame could be processed: the output bag is still written (closed,
+    with metadata), so a damaged recording leaves a readable, explained result.
+    """
+    from franet_core.commands import _checks as check
     from franet_ros.bag import replay
     from franet_ros.params import NodeSettings, load_params_file
 
+    check.at_least(args.max_frames, "--max-frames")
+    check.device(args.device)
     values = load_params_file(args.params) if args.params else {}
     values.update(backend=args.backend, device=args.device)
     settings = NodeSettings.from_values(values)
@@ -56,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
                     device=args.device, settings=settings, max_frames=args.max_frames)
     lat = report.latency_ms
     print(f"frames: {report.frames} processed, {report.bad_frames} skipped as bad input")
+    for reason in report.bad_reasons[:5]:
+        print(f"  skipped {reason}")
+    if report.stopped:
+        print(f"bag damaged: {report.stopped}; frames before it were processed")
     if lat:
         print(f"latency ms (receive -> messages): mean {lat['mean']:.1f}  p50 {lat['p50']:.1f}"
               f"  p95 {lat['p95']:.1f}  max {lat['max']:.1f}")
@@ -64,5 +75,10 @@ def run(args: argparse.Namespace) -> int:
         scores = "  ".join(f"{m} {overall[m]['mean']:.3f}" for m in overall
                            if not math.isnan(overall[m]["mean"]))
         print(f"ground truth: {report.gt_frames} frames matched; {scores}")
+    if report.bad_gt_frames:
+        print(f"ground truth: {report.bad_gt_frames} bad mask message(s) skipped")
     print(f"wrote {report.out} (MCAP) and {report.out / 'franet_replay.json'}")
+    if report.frames == 0:
+        raise ValueError(f"{args.bag}: no frame of {args.image_topic} could be processed "
+                         f"({report.bad_frames} bad)")
     return 0
