@@ -90,7 +90,10 @@ def resolve_config(args: argparse.Namespace) -> Any:
     data: dict[str, Any] = {}
     if args.config is not None:
         data = config_io.load_file(args.config)
-    elif args.resume and (args.out / "config.yaml").is_file():
+    elif args.resume:
+        if not (args.out / "config.yaml").is_file():
+            raise FileNotFoundError(f"--resume: {args.out / 'config.yaml'} not found, so the "
+                                    "run's settings are unknown; pass --config FILE with them")
         data = config_io.load_file(args.out / "config.yaml")
     for dest, key in _FLAGS.items():
         if getattr(args, dest) is not None:
@@ -121,10 +124,16 @@ def run(args: argparse.Namespace) -> int:
     """Resolve the config, train, print where the weights are."""
     from franet_core.train import train
 
+    from franet_core.commands import _checks as check
+
     logging.getLogger("franet_core.train").setLevel(logging.INFO)
-    cfg = resolve_config(args)
+    check.out_dir(args.out)
+    check.device(args.device, auto=True)
     if args.resume and not (args.out / "state.safetensors").is_file():
         raise FileNotFoundError(f"--resume: no state.safetensors in {args.out}")
+    cfg = resolve_config(args)
+    check.device(cfg.device, "train config.device", auto=True)
+    check.positive(cfg.lr, "train config.lr")
     result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     print(f"best validation F1 {result['best_f1']:.4f} after {result['epochs']} epochs; "
           f"weights: {args.out / 'best.safetensors'} "
