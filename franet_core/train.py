@@ -51,13 +51,13 @@ import time
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-from safetensors import safe_open
+from safetensors import safe_open, SafetensorError
 from safetensors.torch import save_file
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from franet_core import checkpoint, config as config_io
+from franet_core import atomic, checkpoint, config as config_io
 from franet_core.datasets import WIRE_CROP_PROB
 from franet_core.metrics import METRICS, MetricAccumulator
 from franet_core.sim import SimConfig
@@ -406,39 +406,54 @@ def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Opt
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     tensors.update(opt_tensors)
     meta = json.dumps({**scalars, "optimizer": opt_meta})
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"franet_state": meta})
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"franet_state": meta})
 
 
 def load_training_state(path: Path, model: nn.Module,
                         optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore model and optimizer from :func:`save_training_state`; return the scalars."""
+    """Restore model and optimizer from :func:`save_training_state`; return the scalars.
+
+    A truncated, empty or foreign file, one from a run with another model or optimizer, or
+    one with non-finite weights is a ValueError saying so; model and optimizer may then be
+    half-restored and must not be used.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"cannot resume: {path} not found (was the run started?)")
     tensors: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads((f.metadata() or {}).get("franet_state", "null"))
-        for key in f.keys():
-            tensors[key] = f.get_tensor(key)
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: not a franet training state (no 'franet_state' metadata)")
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items()
-                           if k.startswith("model.")})
-    optimizer.load_state_dict(_unflatten_optimizer(tensors, meta.pop("optimizer")))
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("franet_state", "null"))
+            for key in f.keys():
+                tensors[key] = f.get_tensor(key)
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot resume: truncated, empty or not a safetensors file "
+                         f"({exc})") from exc
+    missing = sorted({"epoch", "step", "history", "schedule", "optimizer"}
+                     - set(meta if isinstance(meta, dict) else ()))
+    if missing:
+        raise ValueError(f"{path}: cannot resume: not a franet training state (its "
+                         f"'franet_state' metadata lacks {missing})")
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    checkpoint.check_finite(weights, where=str(path))
+    try:
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(_unflatten_optimizer(tensors, meta.pop("optimizer")))
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: cannot resume: this state does not fit the run's model and "
+                         f"optimizer in config.yaml ({' '.join(str(exc).split())[:300]})"
+                         ) from exc
     return meta
 
 
 def _save_weights(path: Path, model: nn.Module, cfg: TrainConfig, epoch: int,
                   metrics: dict[str, float]) -> None:
-    tmp = path.with_name(path.stem + ".tmp.safetensors")
-    checkpoint.save_weights(tmp, model.state_dict(), {
+    # Atomic per file, sidecar last, both sharing a pair ID the reader checks (checkpoint).
+    checkpoint.save_weights(path, model.state_dict(), {
         "model": cfg.model, "model_config": dict(cfg.model_config),
         "threshold": metrics.get("threshold", cfg.threshold),
         "input_size": None, "epoch": epoch, "metrics": metrics,
         "trained_with": {"loss": cfg.loss, "crop": cfg.crop, "sim_kind": cfg.sim.kind}})
-    os.replace(checkpoint.sidecar_path(tmp), checkpoint.sidecar_path(path))
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -30,6 +30,7 @@ from franet_core import checkpoint
 from franet_core.cli import main
 from franet_core.models import build_model, model_config
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CONFIG = model_config("unet", base_channels=4, depth=2)
 
 

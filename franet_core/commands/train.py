@@ -122,9 +122,8 @@ def resolve_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, train, print where the weights are."""
-    from franet_core.train import train
-
     from franet_core.commands import _checks as check
+    from franet_core.train import train
 
     logging.getLogger("franet_core.train").setLevel(logging.INFO)
     check.out_dir(args.out)
@@ -134,7 +133,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     check.device(cfg.device, "train config.device", auto=True)
     check.positive(cfg.lr, "train config.lr")
-    result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    try:
+        result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    except FloatingPointError as exc:  # diverged: the settings' fault, told in one line
+        raise ValueError(str(exc)) from exc
     print(f"best validation F1 {result['best_f1']:.4f} after {result['epochs']} epochs; "
           f"weights: {args.out / 'best.safetensors'} "
           f"(try: franet eval --weights {args.out / 'best.safetensors'} --data DIR --out OUT)")
