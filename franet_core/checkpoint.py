@@ -108,8 +108,9 @@ def check_meta(meta: Any, *, where: str = "weights config") -> dict[str, Any]:
     """Return ``meta`` if its fields have the documented types, else raise ValueError.
 
     ``model``: non-empty string; ``model_config``: mapping; ``threshold``: null or a number
-    in (0, 1); ``input_size``: null or a positive multiple of 32; ``format``: an integer no
-    newer than this franet reads.
+    in (0, 1) (null is dropped, so readers fall back to 0.5 as for a missing one);
+    ``input_size``: null or a positive multiple of 32; ``format``: an integer no newer than
+    this franet reads.
     """
     if not isinstance(meta, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(meta).__name__}")
@@ -124,6 +125,8 @@ def check_meta(meta: Any, *, where: str = "weights config") -> dict[str, Any]:
     if not isinstance(meta.get("model_config", {}), dict):
         raise ValueError(f"{where}: 'model_config' must be a mapping, got "
                          f"{type(meta['model_config']).__name__}")
+    if "threshold" in meta and meta["threshold"] is None:
+        del meta["threshold"]
     threshold = meta.get("threshold")
     if threshold is not None and (isinstance(threshold, bool)
                                   or not isinstance(threshold, (int, float))

@@ -131,3 +131,9 @@ def test_truncated_and_empty_weights_are_clear_errors(weights):
         weights.write_bytes(broken)
         with pytest.raises(ValueError, match="corrupt or unreadable safetensors"):
             checkpoint.load_weights(weights)
+
+
+def test_null_threshold_means_the_default(weights):
+    edit_sidecar(weights, threshold=None)
+    _, meta = checkpoint.load_model(weights)
+    assert "threshold" not in meta  # every reader then uses 0.5
