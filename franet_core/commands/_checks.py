@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-import re
 from typing import Any
 
 
@@ -72,13 +71,20 @@ def input_size(value: int | None, flag: str = "--input-size") -> int | None:
     return value
 
 
-def device(value: str | None, flag: str = "--device", *, auto: bool = False) -> str | None:
-    """Return ``value`` if None or ``cpu``, ``cuda``, ``cuda:N`` (or ``auto`` if allowed)."""
-    names = r"cpu|cuda(:\d+)?" + ("|auto" if auto else "")
-    if value is not None and not re.fullmatch(names, str(value)):
-        choices = "cpu, cuda, cuda:N" + (" or auto" if auto else "")
-        raise ValueError(f"{flag} must be {choices}, got {value!r}")
-    return value
+def device(value: str | None, where: str, *, auto: bool = False) -> str | None:
+    """Return ``value`` if None or a device :func:`franet_core.devices.parse_device` accepts.
+
+    For a device named outside the ``--device`` flag (a config field); ``auto`` also allows
+    ``"auto"``.
+    """
+    from franet_core.devices import parse_device
+
+    if value is None or (auto and value == "auto"):
+        return value
+    try:
+        return parse_device(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def existing(path: Path, flag: str, *, kind: str = "any") -> Path:

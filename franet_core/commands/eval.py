@@ -79,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
         check.probability(t, "--sweep")
     check.input_size(args.input_size)
     check.at_least(args.batch_size, "--batch-size")
-    check.device(args.device)
     check.positive(args.rho, "--rho", inclusive=True)
     check.positive(args.tip_tolerance, "--tip-tolerance", inclusive=True)
     segmenter, meta = build_segmenter(args.weights, backend=args.backend, device=args.device)

@@ -54,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     from franet_ros.params import NodeSettings, load_params_file
 
     check.at_least(args.max_frames, "--max-frames")
-    check.device(args.device)
     values = load_params_file(args.params) if args.params else {}
     values.update(backend=args.backend, device=args.device)
     settings = NodeSettings.from_values(values)

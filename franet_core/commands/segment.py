@@ -69,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
     check.probability(args.threshold, "--threshold")
     check.input_size(args.input_size)
     check.at_least(args.batch_size, "--batch-size")
-    check.device(args.device)
     segmenter, meta = build_segmenter(args.weights, backend=args.backend, device=args.device)
     threshold = check.weights_threshold(meta, args.threshold, args.weights)
     pending: list[tuple[str, np.ndarray]] = []

@@ -74,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
     check.probability(args.threshold, "--threshold")
     check.positive(args.pixel_spacing, "--pixel-spacing")
     check.positive(args.fps, "--fps")
-    check.device(args.device)
     config = PipelineConfig(threshold=args.threshold, pixel_spacing_mm=args.pixel_spacing)
     frames = iter_frames(args.input, topic=args.image_topic)
     pipe = FramePipeline.from_weights(args.weights, args.backend, args.device, config)

@@ -127,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
 
     logging.getLogger("franet_core.train").setLevel(logging.INFO)
     check.out_dir(args.out)
-    check.device(args.device, auto=True)
     if args.resume and not (args.out / "state.safetensors").is_file():
         raise FileNotFoundError(f"--resume: no state.safetensors in {args.out}")
     cfg = resolve_config(args)
