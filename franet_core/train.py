@@ -93,9 +93,10 @@ class TrainConfig:
     ``select_metric`` is the validation metric (higher is better) that picks ``best`` and
     drives the learning-rate plateau rule; validation scores ``threshold`` and every
     ``val_thresholds`` value and keeps the best (written into the checkpoint's sidecar as
-    its threshold: the operating point is chosen on validation data, never on a test set). ``time_budget_min`` (wall-clock minutes of this
-    invocation) ends training after the first epoch that exceeds it, with the state saved so
-    ``--resume`` continues: a training campaign sized to a session or a device lease.
+    its threshold: the operating point is chosen on validation data, never on a test set).
+    ``time_budget_min`` (wall-clock minutes of this invocation) ends training after the
+    first epoch that exceeds it, with the state saved so ``--resume`` continues: a training
+    campaign sized to a session or a device lease.
     ``steps_per_epoch`` optimiser steps of ``batch_size`` samples (global, over all ranks)
     make one epoch; validation, learning-rate update and checkpoints happen once per epoch.
     ``loss_config`` holds keyword arguments of ``franet_core.losses.build_loss``; empty means
