@@ -34,6 +34,8 @@ class FrameOutputs:
 
     tip_pose is None when no wire is TRACKING or PREDICTED; overlay is None unless enabled.
     latency_ms: wall time from the call (message received) to the last message built.
+    frame: the input image as an ndarray, for drawing the overlay later
+    (:meth:`FrameProcessor.draw_overlay`).
     """
 
     result: FrameResult
@@ -43,6 +45,7 @@ class FrameOutputs:
     centerline: Any
     overlay: Any | None
     latency_ms: float
+    frame: Any = None
 
 
 class FrameProcessor:
@@ -68,11 +71,21 @@ class FrameProcessor:
         mask = conv.mask_to_image(result.mask, self.kit, header)
         pose = conv.tip_pose(result, self.kit, header)
         path = conv.centerline_path(result, self.kit, header)
-        overlay = None
+        outputs = FrameOutputs(result, None, mask, pose, path, None, 0.0, frame)
         if self.overlay:
-            from franet_core.overlay import draw_result
+            outputs.overlay = self.draw_overlay(outputs, header)
+        outputs.latency_ms = (time.perf_counter() - start) * 1000.0
+        outputs.guidewires = conv.guidewire_array(result, self.kit, header,
+                                                  total_latency_ms=outputs.latency_ms)
+        return outputs
 
-            overlay = conv.array_to_image(draw_result(frame, result), self.kit, header, "bgr8")
-        latency_ms = (time.perf_counter() - start) * 1000.0
-        wires = conv.guidewire_array(result, self.kit, header, total_latency_ms=latency_ms)
-        return FrameOutputs(result, wires, mask, pose, path, overlay, latency_ms)
+    def draw_overlay(self, outputs: FrameOutputs, header: Any) -> Any:
+        """Return the bgr8 overlay Image of processed ``outputs``, stamped with ``header``.
+
+        The node calls it after the other messages are published, and only while someone
+        subscribes to the overlay, so drawing never delays the results.
+        """
+        from franet_core.overlay import draw_result
+
+        picture = draw_result(outputs.frame, outputs.result)
+        return conv.array_to_image(picture, self.kit, header, "bgr8")

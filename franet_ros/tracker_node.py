@@ -30,11 +30,20 @@ Topics (relative, so a namespace or remap applies): sub ``image`` (sensor_msgs/I
 pub ``mask`` (mono8 0/255), ``overlay`` (bgr8, optional), ``tip_pose``
 (geometry_msgs/PoseStamped, px), ``centerline`` (nav_msgs/Path, px), ``guidewires``
 (franet_ros/GuidewireArray), and ``/diagnostics`` (diagnostic_msgs/DiagnosticArray).
+QoS profiles are named below (:data:`RESULTS_QOS`, :data:`OVERLAY_QOS`, :func:`image_qos`).
+The overlay is drawn after the results are published and only while it has a subscriber.
+
+Start-up errors (bad arguments or parameters, an autostart that cannot configure) end the
+process with one FATAL/ERROR log line and exit status 1; SIGINT and SIGTERM exit 0.
 """
 from __future__ import annotations
 
 import array
 import gc
+import logging
+import os
+import signal
+import sys
 import time
 from typing import Any
 
@@ -47,11 +56,12 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 ParameterType, SetParametersResult)
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_system_default,
-                       QoSProfile, ReliabilityPolicy)
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data,
+                       qos_profile_system_default, QoSProfile, ReliabilityPolicy)
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -76,6 +86,32 @@ _PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAM
 WARMUP_SIZE = 512
 #: Minimum interval between two "bad frame" warnings in the log, s.
 WARN_THROTTLE_S = 5.0
+#: Longest wait, at exit, for a frame being processed to finish before the node is destroyed, s.
+STOP_TIMEOUT_S = 10.0
+
+#: mask, tip_pose, centerline, guidewires: reliable, keep last 10 (robot-facing results).
+RESULTS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                         reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.VOLATILE)
+#: overlay: best effort, keep last 1. A slow viewer of large pictures never holds the
+#: results back (a reliable writer would wait for it and retransmit to it).
+OVERLAY_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.BEST_EFFORT,
+                         durability=DurabilityPolicy.VOLATILE)
+#: /diagnostics: the system default, like other diagnostic publishers.
+DIAGNOSTICS_QOS = qos_profile_system_default
+
+
+def image_qos(reliability: str) -> QoSProfile:
+    """Image subscription: sensor-data QoS, keep last 1, reliability ``qos_reliability``.
+
+    Best effort (the default) matches every camera publisher; reliable matches only reliable
+    ones. Depth 1: a frame that waits is stale, the newest one is what counts.
+    """
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                      reliability=(ReliabilityPolicy.RELIABLE if reliability == "reliable"
+                                   else ReliabilityPolicy.BEST_EFFORT),
+                      durability=qos_profile_sensor_data.durability)
 
 
 def descriptor(param: params.Param) -> ParameterDescriptor:
@@ -93,15 +129,53 @@ def descriptor(param: params.Param) -> ParameterDescriptor:
     return desc
 
 
+class StartupError(RuntimeError):
+    """The node cannot start as asked; the message is the one line that is logged."""
+
+
+class RosLogHandler(logging.Handler):
+    """Forward franet_core's Python log records to a ROS logger (and nowhere else).
+
+    Without it they reach stderr through Python's last-resort handler, outside ROS logging
+    (/rosout, the log files, the console format).
+    """
+
+    def __init__(self, ros_logger: Any) -> None:
+        super().__init__(logging.INFO)
+        self._ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Log ``record`` at the matching ROS severity."""
+        text = self.format(record)
+        if record.levelno >= logging.ERROR:
+            self._ros_logger.error(text)
+        elif record.levelno >= logging.WARNING:
+            self._ros_logger.warning(text)
+        else:
+            self._ros_logger.info(text)
+
+
 class TrackerNode(Node):
     """Lifecycle node wrapping :class:`franet_core.pipeline.FramePipeline`."""
 
     def __init__(self, **kwargs: Any) -> None:
-        """Declare every parameter of :data:`franet_ros.params.PARAMETERS` (validated)."""
+        """Declare every parameter of :data:`franet_ros.params.PARAMETERS` (validated).
+
+        Raises :class:`StartupError` with the reason when a start-up value is refused.
+        """
         super().__init__("tracker_node", **kwargs)
+        self._log_handler = RosLogHandler(self.get_logger())
+        logging.getLogger("franet_core").addHandler(self._log_handler)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         for param in params.PARAMETERS:
-            self.declare_parameter(param.name, param.default, descriptor(param))
+            try:
+                self.declare_parameter(param.name, param.default, descriptor(param))
+            except ParameterException as exc:  # "<message>: <name>"; keep the reason
+                reason = str(exc.args[0]).split("Reason: ", 1)[-1]
+                reason = reason.removesuffix(f": {param.name}")
+                raise StartupError(f"bad parameter {param.name}: {reason}") from None
+        self._overlay_pub = None
+        self._stopping = False
         self._settings: params.NodeSettings | None = None
         self._processor: FrameProcessor | None = None
         self._gate: FrameGate | None = None
@@ -140,18 +214,18 @@ class TrackerNode(Node):
             self._release_model()
             return TransitionCallbackReturn.FAILURE
         self._settings = settings
+        # The overlay is drawn by the node itself (draw_overlay), after the results.
         self._processor = FrameProcessor(pipeline, KIT,
-                                         max_pixels=int(settings["max_image_pixels"]),
-                                         overlay=bool(settings["publish_overlay"]))
+                                         max_pixels=int(settings["max_image_pixels"]))
         self._gate = FrameGate(max_rate_hz=float(settings["max_rate_hz"]))
         topics = {"mask": Image, "tip_pose": PoseStamped, "centerline": Path,
                   "guidewires": GuidewireArray}
-        if settings["publish_overlay"]:
-            topics["overlay"] = Image
-        self._outputs = {name: self.create_lifecycle_publisher(msg_type, name, 10)
+        self._outputs = {name: self.create_lifecycle_publisher(msg_type, name, RESULTS_QOS)
                          for name, msg_type in topics.items()}
+        if settings["publish_overlay"]:
+            self._overlay_pub = self.create_lifecycle_publisher(Image, "overlay", OVERLAY_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics",
-                                                      qos_profile_system_default)
+                                                      DIAGNOSTICS_QOS)
         self._diagnostics_timer = self.create_timer(
             float(settings["diagnostics_period_s"]), self._publish_diagnostics,
             callback_group=self._timer_group)
@@ -161,13 +235,9 @@ class TrackerNode(Node):
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         """Subscribe to ``image`` and enable the lifecycle publishers."""
-        reliability = (ReliabilityPolicy.RELIABLE
-                       if self._settings["qos_reliability"] == "reliable"
-                       else ReliabilityPolicy.BEST_EFFORT)
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability,
-                         durability=DurabilityPolicy.VOLATILE)
         self._subscription = self.create_subscription(
-            Image, "image", self._on_image, qos, callback_group=self._image_group)
+            Image, "image", self._on_image, image_qos(str(self._settings["qos_reliability"])),
+            callback_group=self._image_group)
         self._active = True
         self.get_logger().info(f"active: listening on {self._subscription.topic_name}")
         return super().on_activate(state)
@@ -200,14 +270,25 @@ class TrackerNode(Node):
         return self.on_shutdown(state)
 
     def autostart(self) -> bool:
-        """Configure then activate; True when the node ends up active."""
-        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-            self.get_logger().error("autostart: configure failed")
-            return False
-        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-            self.get_logger().error("autostart: activate failed")
-            return False
-        return True
+        """Configure then activate; True when the node ends up active.
+
+        A failed transition has already logged its reason (one line).
+        """
+        return (self.trigger_configure() == TransitionCallbackReturn.SUCCESS
+                and self.trigger_activate() == TransitionCallbackReturn.SUCCESS)
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Take no more frames and wait (bounded) for the one in progress, before destroy."""
+        self._stopping = True
+        self._active = False
+        end = time.monotonic() + timeout_s
+        while self._gate is not None and self._gate.busy and time.monotonic() < end:
+            time.sleep(0.01)
+
+    def destroy_node(self) -> None:
+        """Detach the log forwarding, then destroy the node."""
+        logging.getLogger("franet_core").removeHandler(self._log_handler)
+        super().destroy_node()
 
     def _load_pipeline(self, settings: params.NodeSettings) -> Any:
         """Build the pipeline from the parameters, check it against ``model``, warm it up."""
@@ -220,10 +301,8 @@ class TrackerNode(Node):
         if expected and actual != expected:
             raise ValueError(f"weights {settings.weights or '(shipped)'} are for model "
                              f"{actual!r}, but parameter model is {expected!r}")
+        # A cuda -> cpu fallback is logged once, by franet_core (through RosLogHandler).
         self._device = str(getattr(pipeline.segmenter, "device", settings["device"]))
-        if settings["device"] == "cuda" and not self._device.startswith("cuda"):
-            self.get_logger().warning("device cuda is not available here; running on the "
-                                      f"{self._device} instead (slower)")
         side = int(settings["input_size"]) or WARMUP_SIZE
         for _ in range(int(settings["warmup_frames"])):
             pipeline.process(np.zeros((side, side), np.float32))
@@ -232,7 +311,8 @@ class TrackerNode(Node):
 
     def _teardown(self) -> None:
         outputs, self._outputs = self._outputs, {}
-        for publisher in outputs.values():
+        overlay, self._overlay_pub = self._overlay_pub, None
+        for publisher in [*outputs.values(), *([overlay] if overlay else [])]:
             self.destroy_lifecycle_publisher(publisher)
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
@@ -273,23 +353,29 @@ class TrackerNode(Node):
             self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}",
                                     throttle_duration_sec=WARN_THROTTLE_S)
             return
-        gate.done(latency_ms=outputs.latency_ms)
         try:
             self._publish(pubs, outputs)
+            # Results first; the overlay only while someone looks, and after them.
+            overlay = self._overlay_pub
+            if overlay is not None and overlay.get_subscription_count() > 0:
+                overlay.publish(processor.draw_overlay(outputs, msg.header))
         except Exception as exc:  # publishers destroyed by a concurrent cleanup/shutdown
-            # An exception escaping a callback would stop MultiThreadedExecutor.spin().
-            self.get_logger().warning(f"results not published: {type(exc).__name__}: {exc}",
-                                      throttle_duration_sec=WARN_THROTTLE_S)
+            # An exception escaping a callback would stop MultiThreadedExecutor.spin(). At
+            # exit (SIGINT, SIGTERM) the context is already shut down: nothing to report.
+            if not self._stopping and self.context.ok():
+                self.get_logger().warning(
+                    f"results not published: {type(exc).__name__}: {exc}",
+                    throttle_duration_sec=WARN_THROTTLE_S)
+        finally:
+            gate.done(latency_ms=outputs.latency_ms)
 
     @staticmethod
     def _publish(pubs: dict[str, Publisher], outputs: FrameOutputs) -> None:
-        pubs["mask"].publish(outputs.mask)
-        pubs["centerline"].publish(outputs.centerline)
         pubs["guidewires"].publish(outputs.guidewires)
         if outputs.tip_pose is not None:
             pubs["tip_pose"].publish(outputs.tip_pose)
-        if outputs.overlay is not None and "overlay" in pubs:
-            pubs["overlay"].publish(outputs.overlay)
+        pubs["centerline"].publish(outputs.centerline)
+        pubs["mask"].publish(outputs.mask)
 
     def _publish_diagnostics(self) -> None:
         gate, pub = self._gate, self._diagnostics_pub
@@ -305,28 +391,77 @@ class TrackerNode(Node):
         try:
             pub.publish(msg)
         except Exception as exc:  # destroyed by a concurrent cleanup (other callback group)
-            self.get_logger().warning(f"diagnostics not published: {exc}",
-                                      throttle_duration_sec=WARN_THROTTLE_S)
+            if not self._stopping and self.context.ok():
+                self.get_logger().warning(f"diagnostics not published: {exc}",
+                                          throttle_duration_sec=WARN_THROTTLE_S)
 
 
-def main(args: list[str] | None = None) -> None:
-    """Run the node in a multi-threaded executor (image callbacks may overlap and drop)."""
-    rclpy.init(args=args)
+class _Signals:
+    """SIGINT/SIGTERM: exit 0, never a KeyboardInterrupt in the middle of the shutdown.
+
+    rclpy's own handlers (installed by ``rclpy.init``) shut the context down, which ends
+    ``executor.spin()``, and then call the Python handler that was there before. Python's
+    default SIGINT handler raises KeyboardInterrupt at whatever the main thread is doing,
+    possibly inside ``destroy_node()`` after spin has already returned. This handler, set
+    before ``rclpy.init``, raises only during start-up (model loading, before spin).
+    """
+
+    def __init__(self) -> None:
+        self.spinning = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if not self.spinning:
+            raise KeyboardInterrupt
+
+
+def _fatal(text: str) -> int:
+    rclpy.logging.get_logger("tracker_node").fatal(text)
+    return 1
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node in a multi-threaded executor (image callbacks may overlap and drop).
+
+    Returns the exit status: 0 after SIGINT/SIGTERM or a normal end, 1 when the node cannot
+    start (bad arguments or parameters, autostart failed); the reason is one log line.
+    """
+    signals = _Signals()
+    argv = sys.argv if args is None else args
+    missing = [path for flag, path in zip(argv, argv[1:])
+               if flag == "--params-file" and not os.path.isfile(path)]
+    if missing:  # rcl would say it less clearly, over two lines
+        return _fatal(f"cannot start: parameter file not found: {missing[0]}")
+    try:
+        rclpy.init(args=args)
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # e.g. a params file that does not parse
+        return _fatal(f"cannot start: {exc}".rstrip())
     node = None
+    status = 0
     try:
         node = TrackerNode()
-        if node.get_parameter("autostart").value:
-            node.autostart()
-        executor = MultiThreadedExecutor(num_threads=4)
-        executor.add_node(node)
-        executor.spin()
+        if node.get_parameter("autostart").value and not node.autostart():
+            status = 1  # on_configure/on_activate logged the reason
+        else:
+            executor = MultiThreadedExecutor(num_threads=4)
+            executor.add_node(node)
+            signals.spinning = True
+            executor.spin()
+    except StartupError as exc:
+        status = _fatal(f"cannot start: {exc}")
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        signals.spinning = True  # from here on a signal only ends spin, never raises
         if node is not None:
+            node.stop()
             node.destroy_node()
         rclpy.try_shutdown()
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -246,7 +246,7 @@ def test_cmake_generates_every_message_and_installs_what_launch_needs():
 def test_node_executable_is_a_python3_script_with_main():
     source = (ROOT / "franet_ros" / "tracker_node.py").read_text(encoding="utf-8")
     assert source.startswith("#!/usr/bin/env python3\n")
-    assert 'if __name__ == "__main__":\n    main()' in source
+    assert 'if __name__ == "__main__":\n    sys.exit(main())' in source
     assert "rclpy.try_shutdown()" in source and "node.destroy_node()" in source
 
 
