@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PATHS = ["franet_ros", "launch", "franet_core/commands/replay.py",
          *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "test").glob("test_*.py")
                  if p.stem in {"test_ament_linters", "test_frame_gate", "test_launch_tracker",
-                               "test_replay", "test_ros_conversions", "test_ros_package"})]
+                               "test_replay", "test_ros_conversions", "test_ros_node",
+                               "test_ros_package"})]
 #: ament_flake8's configuration (0.13 / Humble) plus franet's quote and import settings.
 FLAKE8_CONFIG = """\
 [flake8]
