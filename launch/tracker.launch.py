@@ -20,21 +20,27 @@ Example::
 
 The node configures and activates itself when ``autostart`` is true; otherwise drive it
 with ``ros2 lifecycle set /tracker_node configure`` and ``... activate``.
+
+Large frames: the processes this launch starts load the Fast DDS profile ``fastdds_profile``
+(default: an already exported FASTRTPS_DEFAULT_PROFILES_FILE, else the installed
+config/fastdds.xml, a 16 MiB shared-memory segment). A camera driver started elsewhere
+needs the same profile: the sender's segment is the one that counts (docs/ros.md).
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.parameter_descriptions import ParameterValue
 
 
 def generate_launch_description() -> LaunchDescription:
     """Declare the arguments and the lifecycle node."""
-    default_params = os.path.join(get_package_share_directory("franet_ros"), "config",
-                                  "tracker.yaml")
+    share = get_package_share_directory("franet_ros")
+    default_params = os.path.join(share, "config", "tracker.yaml")
+    default_profile = os.path.join(share, "config", "fastdds.xml")
     arguments = [
         DeclareLaunchArgument(
             "image_topic", default_value="image",
@@ -55,7 +61,17 @@ def generate_launch_description() -> LaunchDescription:
             "autostart", default_value="true", choices=["true", "false"],
             description="Configure and activate the lifecycle node at start-up (overrides "
                         "params_file)"),
+        DeclareLaunchArgument(
+            "fastdds_profile",
+            default_value=EnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE",
+                                              default_value=default_profile),
+            description="Fast DDS XML profile for the launched processes (default: the "
+                        "exported FASTRTPS_DEFAULT_PROFILES_FILE, else the installed "
+                        "config/fastdds.xml, which delivers large frames)"),
     ]
+    # Fast DDS 2.x (Humble, Jazzy) reads the first name, Fast DDS 3 the second.
+    profile = [SetEnvironmentVariable(name, LaunchConfiguration("fastdds_profile"))
+               for name in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")]
     tracker = LifecycleNode(
         package="franet_ros",
         executable="tracker_node",
@@ -71,4 +87,4 @@ def generate_launch_description() -> LaunchDescription:
         remappings=[("image", LaunchConfiguration("image_topic"))],
         output="screen",
     )
-    return LaunchDescription(arguments + [tracker])
+    return LaunchDescription(arguments + profile + [tracker])

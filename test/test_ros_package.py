@@ -177,7 +177,7 @@ def test_every_launch_argument_is_described_and_used():
             declared[c.args[0].value] = kwargs
     used = {c.args[0].value for c in calls if call_name(c) == "LaunchConfiguration"}
     assert set(declared) == used == {"image_topic", "namespace", "params_file", "device",
-                                     "autostart"}
+                                     "autostart", "fastdds_profile"}
     assert "eval(" not in LAUNCH.read_text(encoding="utf-8")
 
 
@@ -194,10 +194,41 @@ def test_launch_starts_the_installed_lifecycle_executable_with_valid_overrides()
         "ParameterValue(LaunchConfiguration('autostart'), value_type=bool)", "True"))
     assert params.validate(overrides) == []
     assert "'config', 'tracker.yaml'" in ast.unparse(ast.parse(LAUNCH.read_text()))
+    assert "'config', 'fastdds.xml'" in ast.unparse(ast.parse(LAUNCH.read_text()))
     choices = {c.args[0].value: ast.literal_eval(k.value) for c in launch_calls()
                if call_name(c) == "DeclareLaunchArgument" for k in c.keywords
                if k.arg == "choices"}
     assert choices["device"] == list(params.BY_NAME["device"].choices)
+
+
+def test_launch_gives_its_processes_the_fastdds_profile():
+    calls = [c for c in launch_calls() if call_name(c) == "SetEnvironmentVariable"]
+    assert calls and all(ast.unparse(c.args[1]) == "LaunchConfiguration('fastdds_profile')"
+                         for c in calls)
+    source = LAUNCH.read_text(encoding="utf-8")
+    assert "FASTRTPS_DEFAULT_PROFILES_FILE" in source  # Fast DDS 2 (Humble, Jazzy)
+    assert "FASTDDS_DEFAULT_PROFILES_FILE" in source  # Fast DDS 3
+
+
+FASTDDS_NS = {"f": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
+
+
+def test_fastdds_profile_has_shared_memory_room_for_large_frames():
+    root = ET.parse(ROOT / "config" / "fastdds.xml").getroot()
+    transports = {t.findtext("f:transport_id", namespaces=FASTDDS_NS):
+                  t for t in root.iterfind(".//f:transport_descriptor", FASTDDS_NS)}
+    kinds = {tid: t.findtext("f:type", namespaces=FASTDDS_NS) for tid, t in transports.items()}
+    assert sorted(kinds.values()) == ["SHM", "UDPv4"]  # same host, and other hosts
+    shm = next(t for t in transports.values() if t.findtext("f:type", namespaces=FASTDDS_NS)
+               == "SHM")
+    # At least two 1024x1024 mono16 frames (2 MiB each) in flight.
+    assert int(shm.findtext("f:segment_size", namespaces=FASTDDS_NS)) >= 4 * 2**20
+    participant = root.find("f:participant", FASTDDS_NS)
+    assert participant.get("is_default_profile") == "true"
+    rtps = participant.find("f:rtps", FASTDDS_NS)
+    assert rtps.findtext("f:useBuiltinTransports", namespaces=FASTDDS_NS) == "false"
+    used = [e.text for e in rtps.iterfind("f:userTransports/f:transport_id", FASTDDS_NS)]
+    assert sorted(used) == sorted(transports)
 
 
 # ---------------------------------------------------------------- package.xml / CMake
