@@ -90,7 +90,9 @@ _NODE_PARAMETERS = (
           "between are dropped. 0 = as fast as frames arrive.", limits=(0.0, 1000.0)),
     Param("max_image_pixels", int, 4096 * 4096, "Frames with more pixels (width x height) are "
           "skipped as bad input.", limits=(1, 2**31 - 1)),
-    Param("publish_overlay", bool, False, "Also publish the bgr8 overlay image (costs time)."),
+    Param("publish_overlay", bool, False, "Offer the bgr8 overlay image (best effort, depth "
+          "1); it is drawn only while someone subscribes, after the other outputs are "
+          "published."),
     Param("qos_reliability", str, "best_effort", "Reliability of the image subscription "
           "(history keep-last, depth 1).", choices=("best_effort", "reliable")),
     Param("warmup_frames", int, 2, "Blank frames run through the model on configure so the "
