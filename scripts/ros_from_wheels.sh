@@ -53,6 +53,11 @@ ROS_BUILD_EXTRAS="ros-jazzy-ament-package ros-jazzy-ament-cmake-include-director
   ros-jazzy-rosidl-core-generators ros-jazzy-ament-cmake-ros ros-jazzy-ament-cmake-gmock
   ros-jazzy-ament-cmake-gtest ros-jazzy-ament-cmake-pytest catkin_pkg"
 
+command -v cmake >/dev/null && command -v c++ >/dev/null || {
+    echo "make ros needs cmake >= 3.19 and a C/C++ compiler: apt-get install cmake g++" >&2
+    exit 1
+}
+
 # 1. The venv; reinstalled when this script or setup.py changes.
 STAMP=$VENV/.installed
 if [ ! -f "$STAMP" ] || [ "$0" -nt "$STAMP" ] || [ setup.py -nt "$STAMP" ]; then
