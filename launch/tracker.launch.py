@@ -24,7 +24,7 @@ with ``ros2 lifecycle set /tracker_node configure`` and ``... activate``.
 Large frames: the processes this launch starts load the Fast DDS profile ``fastdds_profile``
 (default: an already exported FASTRTPS_DEFAULT_PROFILES_FILE, else the installed
 config/fastdds.xml, a 16 MiB shared-memory segment). A camera driver started elsewhere
-needs the same profile: the sender's segment is the one that counts (docs/ros.md).
+needs the same profile, the sending side above all (docs/ros.md).
 """
 import os
 
