@@ -25,7 +25,7 @@ test-slow: $(STAMP)
 
 # ROS 2 Jazzy from pip wheels (no ROS install): .venv-ros, msg/ and the node built with
 # CMakeLists.txt into install/; see scripts/ros_from_wheels.sh and docs/ros.md.
-ros:
+ros: $(STAMP)
 	bash scripts/ros_from_wheels.sh
 
 # The node on real rclpy and Fast DDS, as a subprocess (python -P: the source tree's

@@ -15,8 +15,9 @@
 #
 # franet_ros on ROS 2 Jazzy from pip wheels, with no ROS installation (`make ros`).
 #
-#   1. a venv (.venv-ros, Python 3.11: the wheels are cp311) with franet's own dependencies
-#      and the ROS 2 Jazzy wheels: real rclpy, rcl_lifecycle and Fast DDS (rmw_fastrtps_cpp);
+#   1. a venv (.venv-ros, Python 3.11: the wheels are cp311) with the ROS 2 Jazzy wheels:
+#      real rclpy, rcl_lifecycle and Fast DDS (rmw_fastrtps_cpp); franet's own dependencies
+#      come from the project venv (.venv);
 #   2. msg/ and the node built by the project's own CMakeLists.txt (ament_cmake + rosidl),
 #      installed into ./install like a colcon install prefix;
 #   3. install/setup.bash, which puts both on the paths.
@@ -36,12 +37,15 @@
 #   c. BUILD_TESTING=OFF: launch_testing_ament_cmake has no wheel. The ROS tests run with
 #      pytest instead (`make test-ros`, test/test_ros_node.py).
 #
-# Environment: FRANET_ROS_VENV (default .venv-ros), PY (default python3.11).
+# Environment: FRANET_ROS_VENV (default .venv-ros), FRANET_VENV (the project venv with
+# franet's own dependencies, default .venv), PY (default python3.11).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+SCRIPT="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+cd "$(dirname "$SCRIPT")/.."
 ROOT=$PWD
 PY=${PY:-python3.11}
 VENV=${FRANET_ROS_VENV:-$ROOT/.venv-ros}
+PROJECT_VENV=${FRANET_VENV:-$ROOT/.venv}
 BUILD=$ROOT/build/ros
 PREFIX=$ROOT/install
 ROS_RUNTIME="ros-jazzy-rclpy[fastrtps] ros-jazzy-sensor-msgs ros-jazzy-geometry-msgs
@@ -57,19 +61,28 @@ command -v cmake >/dev/null && command -v c++ >/dev/null || {
     echo "make ros needs cmake >= 3.19 and a C/C++ compiler: apt-get install cmake g++" >&2
     exit 1
 }
+test -x "$PROJECT_VENV/bin/python" || {
+    echo "make ros needs the project venv $PROJECT_VENV first: run make" >&2
+    exit 1
+}
 
-# 1. The venv; reinstalled when this script or setup.py changes.
+# 1. The venv; its ROS packages reinstalled when this script changes. franet's own
+#    dependencies (torch, OpenCV, pytest, ...) are not installed twice: a .pth file makes the
+#    project venv's site-packages (.venv, from `make`) visible after this venv's own. It is
+#    removed while pip runs, so that pip neither sees nor touches the project venv.
+PROJECT_SITE=$("$PROJECT_VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+test -x "$VENV/bin/python" || "$PY" -m venv "$VENV"
+ROS_SITE=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+LINK=$ROS_SITE/franet_project_venv.pth
 STAMP=$VENV/.installed
-if [ ! -f "$STAMP" ] || [ "$0" -nt "$STAMP" ] || [ setup.py -nt "$STAMP" ]; then
-    test -x "$VENV/bin/python" || "$PY" -m venv "$VENV"
+if [ ! -f "$STAMP" ] || [ "$SCRIPT" -nt "$STAMP" ]; then
+    rm -f "$LINK"
     "$VENV/bin/pip" install -q --upgrade pip
-    # CPU build of PyTorch (as in the Makefile), then franet with its test tools.
-    "$VENV/bin/pip" install -q torch==2.13.0
-    "$VENV/bin/pip" install -q -e '.[dev]'
     # shellcheck disable=SC2086  # word splitting of the package lists is intended
     "$VENV/bin/pip" install -q $ROS_RUNTIME $ROS_BUILD $ROS_BUILD_EXTRAS
     touch "$STAMP"
 fi
+echo "import site; site.addsitedir('$PROJECT_SITE')" > "$LINK"
 
 # 2. Configure, build and install with the project's CMakeLists.txt.
 mkdir -p "$BUILD"

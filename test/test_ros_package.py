@@ -35,7 +35,8 @@ CMAKE = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
 PACKAGE = ET.parse(ROOT / "package.xml").getroot()
 #: Python sources the colcon package installs or runs; package.xml and setup.py cover them.
 ROS_SOURCES = sorted([*(ROOT / "franet_ros").glob("*.py"), *(ROOT / "franet_core").rglob("*.py"),
-                      LAUNCH, ROOT / "test" / "test_launch_tracker.py"])
+                      LAUNCH, ROOT / "test" / "test_launch_tracker.py",
+                      ROOT / "test" / "test_ros_node.py"])
 #: Distribution name -> module name where they differ.
 DIST_MODULES = {"opencv-python-headless": "cv2", "scikit-image": "skimage", "pyyaml": "yaml",
                 "pytest-timeout": "pytest_timeout"}
