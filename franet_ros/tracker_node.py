@@ -86,6 +86,8 @@ _PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAM
 WARMUP_SIZE = 512
 #: Minimum interval between two "bad frame" warnings in the log, s.
 WARN_THROTTLE_S = 5.0
+#: Longest wait of the spin loop between two looks for SIGINT/SIGTERM, s.
+SPIN_PERIOD_S = 0.5
 #: Longest wait, at exit, for a frame being processed to finish before the node is destroyed, s.
 STOP_TIMEOUT_S = 10.0
 
@@ -399,21 +401,25 @@ class TrackerNode(Node):
 class _Signals:
     """SIGINT/SIGTERM: exit 0, never a KeyboardInterrupt in the middle of the shutdown.
 
-    rclpy's own handlers (installed by ``rclpy.init``) shut the context down, which ends
-    ``executor.spin()``, and then call the Python handler that was there before. Python's
-    default SIGINT handler raises KeyboardInterrupt at whatever the main thread is doing,
-    possibly inside ``destroy_node()`` after spin has already returned. This handler, set
-    before ``rclpy.init``, raises only during start-up (model loading, before spin).
+    rclpy's own handlers (installed by ``rclpy.init``) shut the context down and then call
+    the Python handler that was there before. Python's default SIGINT handler raises
+    KeyboardInterrupt at whatever the main thread is doing, possibly inside
+    ``destroy_node()`` after spin has already returned. This handler, set before
+    ``rclpy.init``, raises only during start-up (model loading, before spinning); later it
+    sets ``received``, which the spin loop checks at least every SPIN_PERIOD_S. (A SIGTERM
+    sometimes left ``executor.spin()`` waiting forever: seen 2 times in 6 runs.)
     """
 
     def __init__(self) -> None:
         self.spinning = False
+        self.received = False
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
         if not self.spinning:
             raise KeyboardInterrupt
+        self.received = True
 
 
 def _fatal(text: str) -> int:
@@ -449,7 +455,8 @@ def main(args: list[str] | None = None) -> int:
             executor = MultiThreadedExecutor(num_threads=4)
             executor.add_node(node)
             signals.spinning = True
-            executor.spin()
+            while node.context.ok() and not signals.received:
+                executor.spin_once(timeout_sec=SPIN_PERIOD_S)
     except StartupError as exc:
         status = _fatal(f"cannot start: {exc}")
     except (KeyboardInterrupt, ExternalShutdownException):

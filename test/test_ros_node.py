@@ -81,6 +81,7 @@ def ros_env():
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "FASTRTPS_DEFAULT_PROFILES_FILE": str(FASTDDS_PROFILE),
         "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",
         "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
     })
     yield dict(os.environ)
@@ -113,10 +114,14 @@ class NodeProcess:
             time.sleep(0.2)
 
     def stop(self, sig: int, timeout: float = 60.0) -> int:
-        """Send ``sig``; return the exit status."""
+        """Send ``sig``; return the exit status (a hang dumps every thread into the log)."""
         self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: thread stacks
+            self.proc.wait(10.0)
+            raise AssertionError(f"no exit {timeout} s after signal {sig}:\n{self.log()}")
         finally:
             self.close()
 
