@@ -52,10 +52,12 @@ WIRE_CROP_PROB = 0.25
 
 def wire_biased_crop(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray,
                      crop: int, wire_prob: float = WIRE_CROP_PROB,
-                     hard: np.ndarray | None = None, hard_prob: float = 0.0
+                     hard: np.ndarray | None = None, hard_prob: float = 0.0,
+                     tips: np.ndarray | None = None, tip_prob: float = 0.0
                      ) -> tuple[np.ndarray, np.ndarray]:
     """An S×S window (S = ``crop``), centred near the wire with p = ``wire_prob``, else near
-    a marked distractor pixel of ``hard`` with p = ``hard_prob``, else placed uniformly.
+    a marked distractor pixel of ``hard`` with p = ``hard_prob``, else near one of the wire
+    ``tips`` ((K, 2) x, y px) with p = ``tip_prob``, else placed uniformly.
 
     Images smaller than S are first padded (reflected image, zero mask) to S.
     """
@@ -66,9 +68,14 @@ def wire_biased_crop(rng: np.random.Generator, image: np.ndarray, mask: np.ndarr
         mask = cv2.copyMakeBorder(mask, 0, py, 0, px, cv2.BORDER_CONSTANT, value=0)
         h, w = image.shape
     draw = rng.random()
-    centres = mask if draw < wire_prob else \
-        hard if hard is not None and draw < wire_prob + hard_prob else None
-    ys, xs = np.nonzero(centres[:h, :w]) if centres is not None else ((), ())
+    ys: Sequence[float] = ()
+    xs: Sequence[float] = ()
+    if draw < wire_prob:
+        ys, xs = np.nonzero(mask)
+    elif hard is not None and draw < wire_prob + hard_prob:
+        ys, xs = np.nonzero(hard[:h, :w])
+    elif tips is not None and len(tips) and draw < wire_prob + hard_prob + tip_prob:
+        xs, ys = np.asarray(tips, float).reshape(-1, 2).T
     if len(ys):
         k = int(rng.integers(len(ys)))
         cy, cx = ys[k] + rng.uniform(-crop / 4, crop / 4), xs[k] + rng.uniform(-crop / 4, crop / 4)
@@ -77,6 +84,11 @@ def wire_biased_crop(rng: np.random.Generator, image: np.ndarray, mask: np.ndarr
     else:
         y0, x0 = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
     return image[y0:y0 + crop, x0:x0 + crop], mask[y0:y0 + crop, x0:x0 + crop]
+
+
+def _tips(wires: Sequence) -> np.ndarray:
+    """(K, 2) x, y px of the wires' tips (annotations or simulator truth)."""
+    return np.array([w.tip for w in wires], float).reshape(-1, 2)
 
 
 def _to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,7 +119,8 @@ class SyntheticDataset(Dataset):
     def __init__(self, sim_config: SimConfig = SimConfig(), seed: int = 0, length: int = 10000,
                  crop: int | None = None,
                  backgrounds: Sequence[np.ndarray] | None = None,
-                 wire_crop_prob: float = WIRE_CROP_PROB, hard_crop_prob: float = 0.0) -> None:
+                 wire_crop_prob: float = WIRE_CROP_PROB, hard_crop_prob: float = 0.0,
+                 tip_crop_prob: float = 0.0) -> None:
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         _check_crop(crop)
@@ -116,6 +129,7 @@ class SyntheticDataset(Dataset):
         self.config, self.seed, self.length, self.crop = sim_config, int(seed), length, crop
         self.wire_crop_prob = _check_prob(wire_crop_prob)
         self.hard_crop_prob = _check_prob(hard_crop_prob, "hard_crop_prob")
+        self.tip_crop_prob = _check_prob(tip_crop_prob, "tip_crop_prob")
         self.backgrounds = list(backgrounds) if backgrounds else None
 
     def __len__(self) -> int:
@@ -129,7 +143,8 @@ class SyntheticDataset(Dataset):
         if self.crop is not None:
             rng = np.random.default_rng((self.seed, index, 1))
             image, mask = wire_biased_crop(rng, image, mask, self.crop, self.wire_crop_prob,
-                                           frame.hard, self.hard_crop_prob)
+                                           frame.hard, self.hard_crop_prob,
+                                           _tips(frame.wires), self.tip_crop_prob)
         return _to_tensors(image, mask)
 
 
@@ -142,12 +157,14 @@ class FolderDataset(Dataset):
 
     def __init__(self, path: str | Path, crop: int | None = None, augment: bool = False,
                  seed: int = 0, wire_crop_prob: float = WIRE_CROP_PROB,
-                 hard_crop_prob: float = 0.0, check: bool = True) -> None:
+                 hard_crop_prob: float = 0.0, tip_crop_prob: float = 0.0,
+                 check: bool = True) -> None:
         _check_crop(crop)
         self.folder = load_folder(path, check=check)
         self.crop, self.augment, self.seed, self.epoch = crop, augment, int(seed), 0
         self.wire_crop_prob = _check_prob(wire_crop_prob)
         self.hard_crop_prob = _check_prob(hard_crop_prob, "hard_crop_prob")
+        self.tip_crop_prob = _check_prob(tip_crop_prob, "tip_crop_prob")
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of ``epoch``."""
@@ -166,7 +183,8 @@ class FolderDataset(Dataset):
             # Crop first (on the hard marks too), then augment the crop: cheaper, and the
             # dihedral/affine augmentations keep a crop centred where it was centred.
             image, mask = wire_biased_crop(rng, image, mask, self.crop, self.wire_crop_prob,
-                                           hard, self.hard_crop_prob)
+                                           hard, self.hard_crop_prob, _tips(sample.wires),
+                                           self.tip_crop_prob)
         if self.augment:
             image, mask = augment.augment_pair(rng, image, mask)
         return _to_tensors(image, mask)

@@ -83,7 +83,9 @@ class TrainConfig:
     placed uniformly; keep it low and crops large, or the wire fraction the loss sees rises
     far above a full frame's and alpha = 100 floods the background (franet_core.datasets).
     ``hard_crop_prob`` of the crops are centred on a distractor the simulator marked (leads,
-    catheters, stents, filling vessels: hard negatives; folders carry them in ``hard/``).
+    catheters, stents, filling vessels: hard negatives; folders carry them in ``hard/``),
+    and ``tip_crop_prob`` on a wire's tip (the dense coil and the shaped J/angled end a
+    tracker must reach; folders carry tips in ``annotations.json``).
     ``backgrounds`` is the folder holding the real angiograms of the recorded split
     (``franet_core/sim/background_split.yaml``): the simulator composites the "train" files
     behind training wires and the "val" files behind validation wires, with probability
@@ -123,6 +125,7 @@ class TrainConfig:
     crop: int | None = 256
     wire_crop_prob: float = WIRE_CROP_PROB
     hard_crop_prob: float = 0.0
+    tip_crop_prob: float = 0.0
     sim: SimConfig = SimConfig()
     sim_fraction: float | None = None
     backgrounds: str | None = None
@@ -165,12 +168,13 @@ class TrainConfig:
                 raise ValueError(f"threshold and val_thresholds must be in (0, 1), got {t}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for name in ("wire_crop_prob", "hard_crop_prob"):
+        shares = ("wire_crop_prob", "hard_crop_prob", "tip_crop_prob")
+        for name in shares:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.wire_crop_prob + self.hard_crop_prob > 1.0:
-            raise ValueError("wire_crop_prob + hard_crop_prob must be <= 1, got "
-                             f"{self.wire_crop_prob} + {self.hard_crop_prob}")
+        if sum(getattr(self, name) for name in shares) > 1.0:
+            raise ValueError(f"{' + '.join(shares)} must be <= 1, got "
+                             f"{[getattr(self, name) for name in shares]}")
         if self.select_metric not in SELECT_METRICS:
             raise ValueError(f"select_metric must be one of {SELECT_METRICS}, "
                              f"got {self.select_metric!r}")
@@ -271,10 +275,12 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, int, list[Any], Dataset]:
         train_bg = resolve_backgrounds(cfg.backgrounds, "train") if cfg.backgrounds else None
         parts.append(SyntheticDataset(cfg.sim, cfg.train_seed, n_sim, crop=cfg.crop,
                                       backgrounds=train_bg, wire_crop_prob=cfg.wire_crop_prob,
-                                      hard_crop_prob=cfg.hard_crop_prob))
+                                      hard_crop_prob=cfg.hard_crop_prob,
+                                      tip_crop_prob=cfg.tip_crop_prob))
     folders = [FolderDataset(p, crop=cfg.crop, augment=True, seed=cfg.seed,
                              wire_crop_prob=cfg.wire_crop_prob,
-                             hard_crop_prob=cfg.hard_crop_prob, check=False) for p in cfg.data]
+                             hard_crop_prob=cfg.hard_crop_prob, tip_crop_prob=cfg.tip_crop_prob,
+                             check=False) for p in cfg.data]
     parts += folders
     if cfg.val_data:
         val: Dataset = torch.utils.data.ConcatDataset(

@@ -273,3 +273,27 @@ def test_overlay_colours_and_sheet():
     assert sheet.shape == (8 * 2 + 2, 8 * 2 + 2, 3) and sheet.dtype == np.uint8
     with pytest.raises(ValueError):
         overlay_mask(image, gt=np.zeros((4, 4), np.uint8))
+
+
+def test_biased_crops_centre_on_tips_and_hard_negatives_when_asked():
+    """tip_prob = 1: the tip is inside every crop (jitter is at most S/4 from the centre);
+    hard_prob = 1: a marked distractor pixel is; the default shares never use them."""
+    image = np.zeros((256, 256), np.float32)
+    mask = np.zeros((256, 256), np.uint8)
+    mask[200, 10:30] = 1
+    hard = np.zeros((256, 256), np.uint8)
+    hard[40, 220:230] = 1
+    tip = np.array([[29.0, 200.0]])
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        y0x0 = np.zeros_like(image)
+        y0x0[int(tip[0, 1]), int(tip[0, 0])] = 1.0
+        crop, _ = wire_biased_crop(rng, y0x0, mask, 64, wire_prob=0.0, tips=tip, tip_prob=1.0)
+        assert crop.sum() == 1.0
+        marked = hard.astype(np.float32)
+        crop, _ = wire_biased_crop(rng, marked, mask, 64, wire_prob=0.0, hard=hard,
+                                   hard_prob=1.0)
+        assert crop.sum() > 0
+    uniform = sum(wire_biased_crop(rng, hard.astype(np.float32), mask, 64, wire_prob=0.0,
+                                   hard=hard, tips=tip)[0].sum() > 0 for _ in range(200))
+    assert uniform < 0.5 * 200
