@@ -73,3 +73,20 @@ def test_device_rule():
     for bad in ("", "gpu", "cuda:", "cuda:-1", "cuda:1:2", "mps", " cpu"):
         with pytest.raises(ValueError, match="unknown device"):
             parse_device(bad)
+
+
+def _subcommands():
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("name", _subcommands())
+def test_every_subcommand_help_renders(name, capsys):
+    # argparse expands % in help strings itself; a stray one (e.g. "2-3 % noise" in a preset
+    # description) made `franet synth --help` crash with a TypeError.
+    with pytest.raises(SystemExit) as exit_info:
+        parse([name, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ") and f" {name} " in out.splitlines()[0] + " "

@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--out", required=True, help="output data folder (must hold no images)")
     parser.add_argument("--preset", default=None, choices=sorted(PRESETS),
-                        help="a held-out test domain: " + "; ".join(
-                            f"{p.name}: {p.description}" for p in PRESETS.values()))
+                        help="a held-out test domain: " + "; ".join(  # argparse formats % itself
+                            f"{p.name}: {p.description}".replace("%", "%%")
+                            for p in PRESETS.values()))
     parser.add_argument("--sequences", type=int, default=4, help="number of sequences")
     parser.add_argument("--frames", type=int, default=8, help="frames per sequence")
     parser.add_argument("--seed", type=int, default=None,
