@@ -14,8 +14,9 @@
 
 """FramePipeline: the one place that turns an image into a tracked-wire FrameResult.
 
-preprocess (``normalize_image`` + ``Letterbox``) → ``Segmenter.predict`` → postprocess
-(back to the input size, threshold) → centerline → tip → tracker. The CLI, the ROS node and
+preprocess (``normalize_image`` + ``Letterbox``; the field of view, the part of the frame the
+collimator leaves open) → ``Segmenter.predict`` → postprocess (back to the input size,
+threshold) → centerline → tip → tracker. The CLI, the ROS node and
 the Python API all call this class, so every front door sees the same behaviour.
 
 A bad frame (wrong shape, NaN, empty, ...) raises ``ValueError`` from :meth:`process` before
@@ -30,6 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from franet_core.centerline import CenterlineConfig, extract_centerlines
+from franet_core.field_of_view import FieldOfView, FieldOfViewConfig
 from franet_core.preprocess import (check_input_size, Letterbox, MAX_NATIVE_SIDE, MAX_PIXELS,
                                     normalize_image)
 from franet_core.tip import observe
@@ -55,6 +57,9 @@ class PipelineConfig:
         resized to it (bounded time and memory; docs/reliability.md). A multiple of 32.
     max_pixels: frames with more pixels (H * W) are refused as bad frames.
     pixel_spacing_mm: mm per px of the *input* image, if known; then results also carry mm.
+    field_of_view: how the open field is estimated from each frame, so that a wire entering
+        at a collimator shutter is oriented from there (:mod:`franet_core.field_of_view`);
+        None takes the whole image as the field.
     centerline, tracker: the stage configs.
     """
 
@@ -63,6 +68,7 @@ class PipelineConfig:
     pixel_spacing_mm: float | None = None
     centerline: CenterlineConfig = field(default_factory=CenterlineConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    field_of_view: FieldOfViewConfig | None = field(default_factory=FieldOfViewConfig)
     max_side: int = MAX_NATIVE_SIDE
     max_pixels: int = MAX_PIXELS
 
@@ -133,7 +139,7 @@ class FramePipeline:
         if len(images) == 0:
             return []
         t0 = time.perf_counter()
-        inputs, boxes = [], []
+        inputs, boxes, views = [], [], []
         for i, image in enumerate(images):
             name = "frame" if len(images) == 1 else f"frame {i} of the batch"
             try:
@@ -143,6 +149,8 @@ class FramePipeline:
             box = Letterbox.fit(img.shape, self.config.input_size, max_side=self.config.max_side)
             inputs.append(box.apply(img))
             boxes.append(box)
+            views.append(FieldOfView(img.shape) if self.config.field_of_view is None
+                         else FieldOfView.estimate(img, self.config.field_of_view))
         t1 = time.perf_counter()
         probs = self._segment(inputs)
         t2 = time.perf_counter()
@@ -151,8 +159,8 @@ class FramePipeline:
         maps = [self._postprocess(p, b) for p, b in zip(probs, boxes)]
         t3 = time.perf_counter()
         post_each = (t3 - t2) * 1e3 / n
-        return [self._track(prob, mask, dict(shared, postprocess=post_each))
-                for prob, mask in maps]
+        return [self._track(prob, mask, view, dict(shared, postprocess=post_each))
+                for (prob, mask), view in zip(maps, views)]
 
     def _segment(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """One ``predict`` call per distinct padded size; validates the segmenter's output."""
@@ -176,13 +184,13 @@ class FramePipeline:
         prob = np.clip(box.invert(prob.astype(np.float32, copy=False)), 0.0, 1.0)
         return prob, (prob > self.threshold).astype(np.uint8)
 
-    def _track(self, prob: np.ndarray, mask: np.ndarray, timings: dict[str, float]
-               ) -> FrameResult:
+    def _track(self, prob: np.ndarray, mask: np.ndarray, view: FieldOfView,
+               timings: dict[str, float]) -> FrameResult:
         t0 = time.perf_counter()
-        observations = [observe(c, mask.shape)
+        observations = [observe(c, view)
                         for c in extract_centerlines(prob, self.config.centerline, mask)]
         t1 = time.perf_counter()
-        wires = self.tracker.update(observations, mask.shape)
+        wires = self.tracker.update(observations, view)
         t2 = time.perf_counter()
         timings.update(centerline=(t1 - t0) * 1e3, tracking=(t2 - t1) * 1e3)
         timings["total"] = sum(timings[k] for k in STAGES[:-1])

@@ -14,9 +14,9 @@
 
 """Which end of a centerline is the tip, and the tip's tangent direction.
 
-A guidewire enters the field of view from the image border (the catheter side) and its tip
-lies inside the image, so in a single frame the end *farther from the border* is taken as the
-tip. The tracker keeps that choice consistent over time (:mod:`franet_core.tracker`) and may
+A guidewire enters the field of view from its edge (the catheter side: the image border or
+a collimator shutter, :mod:`franet_core.field_of_view`) and its tip lies inside the field, so
+in a single frame the end *farther from the field's edge* is taken as the tip. The tracker keeps that choice consistent over time (:mod:`franet_core.tracker`) and may
 override it with :func:`reverse` when history says otherwise.
 
 Coordinates: px, x right, y down, origin at the centre of the top-left pixel. Angles: rad,
@@ -29,29 +29,38 @@ import math
 import numpy as np
 
 from franet_core.centerline import Centerline
+from franet_core.field_of_view import FieldOfView
 from franet_core.types import WireObservation
 
-__all__ = ["border_distance", "orient_polyline", "tip_angle", "observe", "reverse",
-           "border_vote"]
+__all__ = ["Field", "as_field", "border_distance", "orient_polyline", "tip_angle", "observe",
+           "reverse", "border_vote"]
+
+#: Where a frame's wires may enter: its :class:`FieldOfView`, or an (H, W) shape for a frame
+#: whose whole image is the field.
+Field = FieldOfView | tuple[int, ...]
 
 #: Arc length (px) over which the tip tangent is measured.
 TANGENT_SPAN_PX = 5.0
 
 
-def border_distance(point: np.ndarray, shape: tuple[int, ...]) -> float:
-    """Distance in px from ``point`` (x, y) to the nearest image edge of an (H, W) image."""
-    h, w = shape[:2]
-    x, y = float(point[0]), float(point[1])
-    return max(0.0, min(x, y, (w - 1) - x, (h - 1) - y))
+def as_field(field: Field) -> FieldOfView:
+    """``field`` as a :class:`FieldOfView` (an (H, W) shape is the whole image)."""
+    return field if isinstance(field, FieldOfView) else FieldOfView(field)
 
 
-def orient_polyline(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Return ``points`` (K, 2) ordered proximal → tip: the end nearer the border first.
+def border_distance(point: np.ndarray, field: Field) -> float:
+    """Distance in px from ``point`` (x, y) to the nearest edge of ``field``."""
+    return as_field(field).border_distance(point)
 
-    On a tie (both ends equally far from the border) the given order is kept, so a caller
+
+def orient_polyline(points: np.ndarray, field: Field) -> np.ndarray:
+    """Return ``points`` (K, 2) ordered proximal → tip: the end nearer the field's edge first.
+
+    On a tie (both ends equally far from the edge) the given order is kept, so a caller
     with better knowledge (the tracker's history) decides.
     """
-    if border_distance(points[-1], shape) < border_distance(points[0], shape):
+    field = as_field(field)
+    if field.border_distance(points[-1]) < field.border_distance(points[0]):
         return points[::-1].copy()
     return points
 
@@ -76,9 +85,9 @@ def _observation(points: np.ndarray, confidence: float, length_px: float) -> Wir
                            confidence=confidence, length_px=length_px)
 
 
-def observe(centerline: Centerline, shape: tuple[int, ...]) -> WireObservation:
-    """Orient ``centerline`` by border distance and measure its tip point and angle."""
-    return _observation(orient_polyline(centerline.points, shape), centerline.confidence,
+def observe(centerline: Centerline, field: Field) -> WireObservation:
+    """Orient ``centerline`` by distance to the field's edge; measure its tip point and angle."""
+    return _observation(orient_polyline(centerline.points, field), centerline.confidence,
                         centerline.length_px)
 
 
@@ -88,13 +97,14 @@ def reverse(observation: WireObservation) -> WireObservation:
                         observation.length_px)
 
 
-def border_vote(observation: WireObservation, shape: tuple[int, ...], margin_px: float) -> int:
-    """Single-frame border evidence on the orientation of ``observation``.
+def border_vote(observation: WireObservation, field: Field, margin_px: float) -> int:
+    """Single-frame edge evidence on the orientation of ``observation``.
 
-    +1: the proximal end is within ``margin_px`` of the border and the tip is not
-    (orientation confirmed); -1: the tip end touches the border and the proximal end does
-    not (orientation contradicted); 0: no evidence (both or neither end at the border).
+    +1: the proximal end is within ``margin_px`` of the field's edge and the tip is not
+    (orientation confirmed); -1: the tip end touches the edge and the proximal end does
+    not (orientation contradicted); 0: no evidence (both or neither end at the edge).
     """
-    prox = border_distance(observation.centerline[0], shape) <= margin_px
-    tip = border_distance(observation.tip, shape) <= margin_px
+    field = as_field(field)
+    prox = field.border_distance(observation.centerline[0]) <= margin_px
+    tip = field.border_distance(observation.tip) <= margin_px
     return int(prox) - int(tip)

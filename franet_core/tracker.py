@@ -24,7 +24,8 @@ Per frame (:meth:`Tracker.update`):
    (``lost_gate_px`` for tracks already LOST, whose position is stale);
 3. a matched observation is oriented to agree with the track (its tip is the end nearer the
    predicted tip); the orientation flips only after ``flip_frames`` frames of net contrary
-   evidence: the tip end touching the image border while the other end does not (and, with
+   evidence: the tip end touching the field of view's edge (the image border or a collimator
+   shutter, :mod:`franet_core.field_of_view`) while the other end does not (and, with
    ``motion_flip``, the proximal end moving while the tip end stays still). A believed tip
    that moves more than the other end is confirmed (a wire advances and retracts at its
    tip; its proximal end stays at the entry side);
@@ -33,7 +34,7 @@ Per frame (:meth:`Tracker.update`):
    than ``tip_gate_px`` short of its tip (a partial detection: a faint distal segment the
    model missed), does not move the tip: the track coasts for that frame;
    unmatched tracks coast too: PREDICTED for at most ``max_predicted_frames`` frames (tip from
-   the filter, covariance growing; LOST at once if the predicted tip leaves the image),
+   the filter, covariance growing; LOST at once if the predicted tip leaves the field of view),
    then LOST (no tip at all), then dropped after ``max_missed_frames``; an id seen again
    before that keeps its number;
    A track re-acquired after LOST restarts its filter at the measured tip.
@@ -50,7 +51,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from franet_core.centerline import centerline_distance
-from franet_core.tip import border_vote, reverse
+from franet_core.tip import as_field, border_vote, Field, reverse
 from franet_core.types import WireObservation, WireState, WireStatus
 
 __all__ = ["TrackerConfig", "TipKalman", "Tracker"]
@@ -84,7 +85,7 @@ class TrackerConfig:
     motion_flip: also count "proximal end moves while the tip end stays" as evidence for a
         flip. Off by default: on simulated sequences a wire sliding through the collimator
         edge, or cardiac motion, mimics it; the end that moves always confirms the tip.
-    border_margin_px: an end this close to the image border is "at the border".
+    border_margin_px: an end this close to the field of view's edge is "at the edge".
     motion_margin_px: end displacements (px/frame) below this count as standing still.
     """
 
@@ -152,11 +153,6 @@ class TipKalman:
         return self.P[:2, :2].copy()
 
 
-def _inside(xy: np.ndarray, shape: tuple[int, ...]) -> bool:
-    """Whether the point (x, y) px lies on an (H, W) image (pixel centres 0 … W-1, H-1)."""
-    return bool(-0.5 <= xy[0] <= shape[1] - 0.5 and -0.5 <= xy[1] <= shape[0] - 0.5)
-
-
 def _thin(line: np.ndarray, max_points: int = 32) -> np.ndarray:
     """Every k-th point so at most ~max_points remain: association needs no sub-px detail."""
     return line[:: max(1, len(line) // max_points)]
@@ -197,22 +193,25 @@ class Tracker:
         self._next_id = 0
 
     def update(self, observations: list[WireObservation],
-               image_shape: tuple[int, ...] | None = None) -> list[WireState]:
+               field: Field | None = None) -> list[WireState]:
         """Advance one frame with ``observations`` (oriented proximal → tip by the caller).
 
-        image_shape (H, W) enables the border evidence for tip-end flips. Returns one
-        :class:`WireState` per known id (LOST ones included), sorted by id.
+        field, the frame's :class:`~franet_core.field_of_view.FieldOfView` (or its (H, W)
+        shape: the whole image), enables the edge evidence for tip-end flips and the
+        LOST-when-out-of-view rule. Returns one :class:`WireState` per known id (LOST ones
+        included), sorted by id.
         """
         cfg = self.config
+        field = None if field is None else as_field(field)
         for t in self._tracks:
             t.kf.predict()
         matches, unmatched_obs = self._assign(observations)
         matched = {ti for ti, oi in matches
-                   if self._correct(self._tracks[ti], observations[oi], image_shape)}
+                   if self._correct(self._tracks[ti], observations[oi], field)}
         for ti, t in enumerate(self._tracks):
             if ti not in matched:
                 t.missed += 1
-                if image_shape is not None and not _inside(t.kf.position, image_shape):
+                if field is not None and not field.contains(t.kf.position):
                     # A prediction outside the field of view cannot be checked by any
                     # image: the wire is LOST at once, not coasting towards nowhere.
                     t.missed = max(t.missed, cfg.max_predicted_frames + 1)
@@ -245,8 +244,7 @@ class Tracker:
         used = {c for _, c in pairs}
         return pairs, [i for i in range(len(observations)) if i not in used]
 
-    def _correct(self, t: _Track, obs: WireObservation,
-                 image_shape: tuple[int, ...] | None) -> bool:
+    def _correct(self, t: _Track, obs: WireObservation, field: Field | None) -> bool:
         """Fold a matched observation into ``t``; False when its tip was not accepted."""
         cfg = self.config
         if t.missed > cfg.max_predicted_frames:  # re-acquired after LOST: start afresh
@@ -256,8 +254,8 @@ class Tracker:
         if np.linalg.norm(obs.centerline[0] - pred) < np.linalg.norm(obs.tip - pred):
             obs = reverse(obs)  # keep the track's tip end
         vote = 0
-        if image_shape is not None:
-            vote -= border_vote(obs, image_shape, cfg.border_margin_px)
+        if field is not None:
+            vote -= border_vote(obs, field, cfg.border_margin_px)
         if t.missed == 0 and cfg.motion_flip:
             tip_move = float(np.linalg.norm(obs.tip - t.obs.tip))
             prox_move = float(np.linalg.norm(obs.centerline[0] - t.obs.centerline[0]))
