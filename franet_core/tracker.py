@@ -39,7 +39,8 @@ Per frame (:meth:`Tracker.update`):
    before that keeps its number;
    A track re-acquired after LOST restarts its filter at the measured tip.
 5. unmatched observations start new tracks while fewer than ``max_wires`` exist (a LOST track
-   gives way to a new wire when the budget is full).
+   gives way to a new wire when the budget is full); with ``new_track_edge_px`` only those
+   entering at the field of view's edge do.
 
 Units: px and frames; covariances in px².
 """
@@ -51,6 +52,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from franet_core.centerline import centerline_distance
+from franet_core.field_of_view import FieldOfView
 from franet_core.tip import as_field, border_vote, Field, reverse
 from franet_core.types import WireObservation, WireState, WireStatus
 
@@ -87,6 +89,10 @@ class TrackerConfig:
         edge, or cardiac motion, mimics it; the end that moves always confirms the tip.
     border_margin_px: an end this close to the field of view's edge is "at the edge".
     motion_margin_px: end displacements (px/frame) below this count as standing still.
+    new_track_edge_px: a new track starts only from an observation whose proximal end lies
+        within this many px of the field of view's edge (a guidewire enters the field from
+        its edge; a piece floating inside is a fragment or a false alarm, and its tip end
+        would be a guess). 0 disables the rule.
     """
 
     max_wires: int = 2
@@ -105,6 +111,7 @@ class TrackerConfig:
     motion_flip: bool = False
     border_margin_px: float = 8.0
     motion_margin_px: float = 1.0
+    new_track_edge_px: float = 0.0
 
 
 class TipKalman:
@@ -217,7 +224,7 @@ class Tracker:
                     t.missed = max(t.missed, cfg.max_predicted_frames + 1)
         self._tracks = [t for t in self._tracks if t.missed <= cfg.max_missed_frames]
         for oi in sorted(unmatched_obs, key=lambda i: -observations[i].length_px):
-            self._start(observations[oi])
+            self._start(observations[oi], field)
         return [self._state(t) for t in sorted(self._tracks, key=lambda t: t.id)]
 
     def _assign(self, observations: list[WireObservation]) -> tuple[list[tuple[int, int]],
@@ -280,9 +287,12 @@ class Tracker:
         t.obs, t.missed = obs, 0
         return True
 
-    def _start(self, obs: WireObservation) -> None:
+    def _start(self, obs: WireObservation, field: FieldOfView | None) -> None:
         cfg = self.config
         if obs.length_px < cfg.min_new_track_px:
+            return
+        if (cfg.new_track_edge_px > 0 and field is not None
+                and field.border_distance(obs.centerline[0]) > cfg.new_track_edge_px):
             return
         if len(self._tracks) >= cfg.max_wires:
             lost = [t for t in self._tracks if t.missed > cfg.max_predicted_frames]

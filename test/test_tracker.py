@@ -386,3 +386,20 @@ def test_predicted_confidence_fades_and_status_follows_max_predicted_frames():
     assert statuses == [WireStatus.PREDICTED] * n + [WireStatus.LOST] * 2
     assert np.all(np.diff(confidences[:n]) < 0) and 0 < confidences[n - 1] < 0.9
     assert confidences[n:] == [0.0, 0.0]
+
+
+def test_new_tracks_can_be_required_to_enter_at_the_field_edge():
+    # A piece floating inside the field (proximal end 100 px from every edge) starts no
+    # track under the rule; the same wire entering at the left border does; the rule is off
+    # by default.
+    floating = obs_from_points(straight(100, 128, 200, 128))
+    entering = obs_from_points(straight(0, 128, 200, 128))
+    strict = Tracker(TrackerConfig(new_track_edge_px=32.0))
+    assert strict.update([floating], SHAPE) == []
+    (s,) = strict.update([entering], SHAPE)
+    assert s.status == WireStatus.TRACKING and np.allclose(s.tip, [200, 128])
+    (s,) = Tracker().update([floating], SHAPE)
+    assert s.status == WireStatus.TRACKING
+    # Once a track exists, a floating piece of it (a partial detection) still matches it.
+    (s,) = strict.update([obs_from_points(straight(60, 128, 201, 128))], SHAPE)
+    assert s.id == 0 and s.status == WireStatus.TRACKING
