@@ -347,3 +347,30 @@ def test_validation_keeps_the_best_threshold_of_its_sweep():
     best = evaluate(Fixed(), batches, "cpu", 0.5, sweep=(0.7, 0.9), select="f1")
     assert best["threshold"] == 0.7 and best["f1"] == pytest.approx(1.0)
     assert best["relaxed_f1"] == pytest.approx(1.0)
+
+
+def test_gradient_clipping_and_warmup_bound_each_step(tmp_path):
+    """Plain SGD (no momentum, no decay) moves the weights by lr x the clipped gradient, and
+    warm-up scales step k (from 0) by (k + 1) / warmup_steps; so with a tiny clip norm the
+    total move is bounded by lr x clip x the sum of the warm-up factors, and without the
+    clip it is far larger."""
+    from franet_core.checkpoint import load_weights
+    from franet_core.models import build_model
+
+    def moved(run_dir, **kw):
+        cfg = tiny_config(optimizer="sgd", momentum=0.0, weight_decay=0.0, lr=0.01, epochs=1,
+                          steps_per_epoch=3, **kw)
+        train(cfg, tmp_path / run_dir, progress=False)
+        torch.manual_seed(cfg.seed)
+        start = dict(build_model(cfg.model, **cfg.model_config).named_parameters())
+        end, _ = load_weights(tmp_path / run_dir / "last.safetensors")
+        return sum(float(torch.sum((end[k] - p.detach()) ** 2)) for k, p in start.items()) ** 0.5
+
+    clip, warmup = 1e-4, 4
+    bound = 0.01 * clip * sum((k + 1) / warmup for k in range(3))   # steps 0, 1, 2
+    assert moved("clipped", grad_clip_norm=clip, warmup_steps=warmup) <= bound * (1 + 1e-3)
+    assert moved("free") > 100 * bound
+    with pytest.raises(ValueError, match="grad_clip_norm"):
+        tiny_config(grad_clip_norm=0.0)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        tiny_config(warmup_steps=-1)
