@@ -231,6 +231,21 @@ def test_demo_writes_video_sheet_and_report(weights, tmp_path, capsys):
     assert cv2.imread(str(out / "contact_sheet.png")) is not None
     result = strict_json((out / "report" / "metrics.json").read_text())
     assert result["frames"] == 4 and result["annotated"]
+    # Run again into the same folder: the demo replaces its own frames (`make demo` twice).
+    assert main(["demo", "--out", str(out), "--frames", "6", "--size", "64",
+                 "--weights", str(weights)]) == 0
+    assert strict_json((out / "report" / "metrics.json").read_text())["frames"] == 6
+
+
+def test_demo_refuses_a_data_folder_it_did_not_write(weights, tmp_path, capsys):
+    from franet_core.data import write_data_folder
+    from franet_core.sim import SimConfig, Simulator
+
+    write_data_folder(tmp_path / "data", [Simulator(SimConfig(size=64), seed=1).sequence(2)])
+    assert main(["demo", "--out", str(tmp_path), "--frames", "4", "--size", "64",
+                 "--weights", str(weights)]) == 2
+    assert "already contains images" in capsys.readouterr().err
+    assert len(list((tmp_path / "data" / "images").iterdir())) == 2
 
 
 def test_demo_without_weights_says_how_to_train(tmp_path, capsys):

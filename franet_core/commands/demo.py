@@ -19,7 +19,8 @@ dual) from the held-out "mixed" test preset (seeds no training or validation run
 segments and tracks every frame with the shipped FRA-Net (or --weights), and writes to
 --out:
 
-  data/          the simulated frames, masks and annotations (a data folder)
+  data/          the simulated frames, masks and annotations (a data folder; a later demo
+                 into the same --out replaces it, any other folder there is refused)
   demo.mp4       overlay video (GIF where no MP4 encoder exists): yellow = correct wire
                  pixels, red = false alarms, blue = missed wire pixels
   contact_sheet.png   a grid of overlay frames
@@ -32,12 +33,15 @@ CPU in well under a minute.
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from franet_core.commands._flags import add_model_flags
 
 HELP = "simulate a sequence, segment it with the shipped model, write video + report"
 ORDER = 5
+#: File that marks a demo's own data folder, which the next demo may replace.
+DEMO_MARK = ".franet-demo"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
         sim = Simulator(preset("mixed", kind=kind, size=args.size), seed=(seed, k))
         sequences.append(sim.sequence(n))
     data_dir = args.out / "data"
+    if (data_dir / DEMO_MARK).is_file():  # the frames of an earlier demo: replace them
+        shutil.rmtree(data_dir)
     write_data_folder(data_dir, sequences)
+    (data_dir / DEMO_MARK).write_text("frames simulated by `franet demo`; a new demo replaces "
+                                      "this folder\n", encoding="utf-8")
 
     config = EvalConfig(latency_frames=8, tracking=True)
     masks: dict = {}
