@@ -91,7 +91,7 @@ def main() -> None:
 
     fuzz("FramePipeline.process", args.cases, tp.malformed(np.random.default_rng(args.seed)),
          pipe.process, ValueError, valid)
-    node = FrameProcessor(FramePipeline(tc.IntensitySegmenter(), PipelineConfig()), tc.KIT,
+    node = FrameProcessor(FramePipeline(tp.IntensitySegmenter(), PipelineConfig()), tc.KIT,
                           max_pixels=tc.MAX_PIXELS)
     fuzz("Image message -> node path", args.cases,
          tc.malformed(np.random.default_rng(args.seed + 1)), node, conv.ImageConversionError)

@@ -30,6 +30,7 @@ from franet_core.pipeline import FramePipeline, PipelineConfig
 from franet_ros import conversions as conv
 from franet_ros.bag import make_typestore
 from franet_ros.processor import FrameProcessor
+from test_reliability_pipeline import IntensitySegmenter, states
 
 SEED = 17
 VALID = 24
@@ -39,17 +40,6 @@ MAX_PIXELS = 64 * 64
 STORE = make_typestore()
 KIT = conv.typestore_kit(STORE)
 HEADER = conv.make_header(KIT, 1, 2, "xray")
-
-
-class IntensitySegmenter:
-    """Stand-in network: the probability is the padded image itself."""
-
-    name = "intensity"
-    device = "cpu"
-
-    def predict(self, batch):
-        """(N, H, W) in [0, 1] -> same."""
-        return np.clip(batch, 0.0, 1.0).astype(np.float32)
 
 
 def wire_image(k, encoding="mono8"):
@@ -116,12 +106,6 @@ def malformed(rng):
         else:  # width and step consistent but the data left for the old size
             yield "inconsistent size", with_fields(good, width=good.width + 1,
                                                    step=good.step + good.step // good.width)
-
-
-def states(result):
-    """Summarise a frame's tracked wires for comparison."""
-    return [(w.id, w.status, None if w.tip is None else tuple(np.round(w.tip, 6)))
-            for w in result.wires]
 
 
 def test_malformed_messages_raise_image_conversion_error_and_leave_tracks_unchanged():
