@@ -22,13 +22,18 @@ must measure distances to the field's edge, not to the image's.
 :meth:`FieldOfView.estimate` finds the hidden rim from the frame alone:
 
 1. the frame is reduced to ``work_px`` on its longer side (area average: noise down,
-   shutter edges kept) and blurred 3×3;
-2. pixels darker than ``p1 + dark_fraction · (p50 − p1)`` that are connected to the image
-   border are candidates (a shutter or iris always reaches the border);
-3. the field a collimator leaves open is convex (half-planes and a disc intersected), so a
-   candidate region is kept only while at most ``max_hull_overlap`` of it lies inside the
-   convex hull of the open field that remains. A dark diaphragm or spine reaching the border
-   bulges *into* the field and fails this test; the test is repeated until no region drops.
+   shutter edges kept) and blurred 3×3; pixels darker than
+   ``p1 + dark_fraction · (p50 − p1)`` are dark;
+2. shutter bands: along each side, the depth of the dark run from that side is fitted with
+   a straight line (least squares, refitted on its best 70 %); the band under the line is
+   hidden when the line is deep enough, tilted at most ``max_shutter_tilt`` and supported
+   along ``min_shutter_support`` of the side (dark anatomy joining the band over part of
+   the side is outvoted);
+3. the rest (an iris, shutter corners): the field a collimator leaves open is convex
+   (half-planes and a disc intersected), so a dark region touching the border or a band is
+   kept only while at most ``max_hull_overlap`` of it lies inside the convex hull of the
+   open field that remains. A dark diaphragm or spine reaching the border bulges *into* the
+   field and fails this test; the test is repeated until no region drops.
 
 Points are (x, y) px, x right, y down, origin at the centre of the top-left pixel.
 """
@@ -152,7 +157,7 @@ def _shutter_bands(dark: np.ndarray, config: FieldOfViewConfig) -> np.ndarray:
     """The straight shutter band along each side: the dark run from that side, fitted with a
     line (robust to dark anatomy that joins the band over part of the side)."""
     bands = np.zeros(dark.shape, bool)
-    for turns in range(4):  # top, left, bottom, right: rotate so the side is row 0
+    for turns in range(4):  # top, right, bottom, left: rotate so the side is row 0
         side = np.rot90(dark, turns)
         depth = np.argmin(np.vstack([side, np.zeros((1, side.shape[1]), bool)]), axis=0)
         pos = np.arange(len(depth), dtype=np.float64)

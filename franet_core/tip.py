@@ -16,7 +16,8 @@
 
 A guidewire enters the field of view from its edge (the catheter side: the image border or
 a collimator shutter, :mod:`franet_core.field_of_view`) and its tip lies inside the field, so
-in a single frame the end *farther from the field's edge* is taken as the tip. The tracker keeps that choice consistent over time (:mod:`franet_core.tracker`) and may
+in a single frame the end *farther from the field's edge* is taken as the tip. The tracker
+keeps that choice consistent over time (:mod:`franet_core.tracker`) and may
 override it with :func:`reverse` when history says otherwise.
 
 Coordinates: px, x right, y down, origin at the centre of the top-left pixel. Angles: rad,

@@ -251,7 +251,7 @@ class Tracker:
         used = {c for _, c in pairs}
         return pairs, [i for i in range(len(observations)) if i not in used]
 
-    def _correct(self, t: _Track, obs: WireObservation, field: Field | None) -> bool:
+    def _correct(self, t: _Track, obs: WireObservation, field: FieldOfView | None) -> bool:
         """Fold a matched observation into ``t``; False when its tip was not accepted."""
         cfg = self.config
         if t.missed > cfg.max_predicted_frames:  # re-acquired after LOST: start afresh

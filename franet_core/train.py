@@ -573,9 +573,9 @@ def _train_epoch(cfg: TrainConfig, run: _Run, train_set: Dataset, n_sim: int,
         loss = run.loss_fn(logits.float(), masks)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
-        if cfg.warmup_steps:
+        if run.step < cfg.warmup_steps:  # linear warm-up; factor 1 at its last step
             for group in run.optimizer.param_groups:
-                group["lr"] = run.sched.lr * min(1.0, (run.step + 1) / cfg.warmup_steps)
+                group["lr"] = run.sched.lr * (run.step + 1) / cfg.warmup_steps
         if cfg.grad_clip_norm is not None:
             run.scaler.unscale_(run.optimizer)
             torch.nn.utils.clip_grad_norm_(run.net.parameters(), cfg.grad_clip_norm)
