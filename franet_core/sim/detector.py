@@ -33,7 +33,8 @@ Stages, in the order a C-arm applies them (attenuation A is the line integral Σ
 
 The dose N0 is not drawn directly: the displayed noise level is (``SimConfig.noise``), and
 N0 follows from it through the measured noise gain of stages 2–5, so a preset's noise range
-is what its frames show. Coordinates: pixels, x right, y down, origin at the top-left pixel
+is what its frames show, down to a floor of :data:`MIN_PHOTONS` (below it a frame would clip
+to a flat field; such a sequence shows less noise than drawn). Coordinates: pixels, x right, y down, origin at the top-left pixel
 centre.
 """
 from __future__ import annotations
@@ -49,6 +50,13 @@ from franet_core.sim.config import SimConfig
 from franet_core.sim.wires import loguniform
 
 __all__ = ["Detector"]
+
+#: Fewest expected photons per pixel where the display turns black (the window's top
+#: attenuation, at the vignette's centre). The normal approximation of quantum noise and
+#: the log transform need some ten counts; with fewer the image clips to a flat field.
+MIN_PHOTONS = 10.0
+#: Displayed noise (fraction of the grey range) a real background frame already carries.
+REAL_NOISE = 0.029
 
 
 @lru_cache(maxsize=4)
@@ -143,14 +151,23 @@ class Detector:
         noise = loguniform(rng, *cfg.noise)
         slope = 1.0 if bits16 else (white - black) * gamma * 0.5 ** (gamma - 1.0)
         att_per_grey = (window[1] - window[0]) / slope
-        att_per_cnr = noise * att_per_grey  # contrasts count against the total noise
-        if real_background:
-            noise = float(np.sqrt(max(noise ** 2 - 0.029 ** 2, (0.3 * noise) ** 2)))
-        sigma_att = noise * att_per_grey
+        added = noise
+        if real_background:  # the background brings ~2.9 % of its own
+            added = float(np.sqrt(max(noise ** 2 - REAL_NOISE ** 2, (0.3 * noise) ** 2)))
         # Dose from the noise gain of blur, temporal filter, noise reduction and sharpening.
         chain = _noise_gain(blur, nr, nr_sigma, sharpen, sharpen_sigma)
         temporal = np.sqrt((1.0 - alpha) / (1.0 + alpha))
-        n_ref = (chain * temporal / sigma_att) ** 2
+        n_ref = (chain * temporal / (added * att_per_grey)) ** 2
+        body = float(np.median(att_ref[::4, ::4]))
+        n_min = MIN_PHOTONS * np.exp(window[1] - body)
+        if n_ref < n_min:
+            # A strong smoothing chain with a high displayed noise asks for a dose of a few
+            # photons or less, where the counts clip at the log transform's floor and the
+            # scene (wires included) vanishes. Raise the dose; the frame shows less noise.
+            n_ref = n_min
+            added = chain * temporal / np.sqrt(n_ref) / att_per_grey
+            noise = float(np.hypot(added, REAL_NOISE)) if real_background else added
+        att_per_cnr = noise * att_per_grey  # contrasts count against the total noise
         read_sigma = u(*cfg.read_noise) * np.sqrt(n_ref) * chain
 
         grid = np.linspace(-1.0, 1.0, 17, dtype=np.float32)
@@ -158,7 +175,6 @@ class Detector:
         r2 = (grid[None, :] - c[0]) ** 2 + (grid[:, None] - c[1]) ** 2
         vignette = cv2.resize(1.0 - u(0.1, 0.35) * np.minimum(r2, 2.0), (size, size),
                               interpolation=cv2.INTER_LINEAR)
-        body = float(np.median(att_ref[::4, ::4]))
         gain = (n_ref * np.exp(body) * vignette).astype(np.float32)
 
         defects: list[tuple[int, int, int, float | None]] = []

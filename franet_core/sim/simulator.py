@@ -62,6 +62,8 @@ TRUTH_STEP = 1.0
 #: Collimator attenuation above which a wire counts as hidden behind the shutters (the
 #: shutters add 1.0-2.2, i.e. the display there is black; 0.5 is inside their soft edge).
 COLLIMATED = 0.5
+#: Hidden stretches of a wire shorter than this (px of arc) do not cut its truth.
+BRIDGED_GAP_PX = 15.0
 
 
 @dataclass
@@ -206,18 +208,27 @@ class _Scene:
     detector: Detector
 
 
-def _visible_run(line: np.ndarray, fixed: np.ndarray) -> np.ndarray:
-    """The last contiguous run of ``line`` (K, 2 px, proximal -> tip) outside the shutters.
+def _visible_run(line: np.ndarray, open_field: np.ndarray, black: np.ndarray) -> np.ndarray:
+    """The last contiguous run of ``line`` (K, 2 px, proximal -> tip) the display shows.
 
-    A point is visible where the collimator attenuation ``fixed`` at its nearest pixel is at
-    most :data:`COLLIMATED`. Where the physical tip itself is hidden, the run ends where the
-    wire disappears behind the shutter (what an annotator would mark). A wire hidden
-    entirely keeps its last point, so every truth has at least one point.
+    A point is visible where, at its nearest pixel, ``open_field`` (bool (H, W): outside the
+    collimator shutters) is set and ``black`` (bool (H, W): anatomy clipped to black by the
+    window) is not. A black stretch inside the open field shorter than
+    :data:`BRIDGED_GAP_PX` between visible points counts as visible (an annotator traces a
+    wire across a dark vessel or an ECG snap it crosses). Where the physical tip itself is
+    hidden, the run ends where the wire disappears (what an annotator would mark). A wire
+    hidden entirely keeps its last point, so every truth has at least one point. ``line``
+    is sampled every :data:`TRUTH_STEP` px.
     """
-    h, w = fixed.shape
+    h, w = open_field.shape
     ix = np.clip(np.rint(line[:, 0]).astype(int), 0, w - 1)
     iy = np.clip(np.rint(line[:, 1]).astype(int), 0, h - 1)
-    visible = fixed[iy, ix] <= COLLIMATED
+    inside, visible = open_field[iy, ix], open_field[iy, ix] & ~black[iy, ix]
+    flips = np.flatnonzero(np.diff(np.r_[True, visible, True].astype(np.int8)))
+    for start, stop in zip(flips[::2], flips[1::2]):  # hidden runs [start, stop)
+        if (0 < start and stop < len(visible) and inside[start:stop].all()
+                and (stop - start) * TRUTH_STEP < BRIDGED_GAP_PX):
+            visible[start:stop] = True
     if not visible.any():
         return line[-1:].copy()
     end = len(visible) - int(np.argmax(visible[::-1]))  # one past the last visible point
@@ -445,6 +456,9 @@ class Simulator:
             fill = np.clip((front - arrival) / soft, 0.0, 1.0)
             att += sc.contrast_mu * vessel * fill
 
+        # An annotator sees a wire only where the display shows something: outside the
+        # collimator shutters, and where the anatomy under it is not already clipped to black.
+        open_field, black = sc.fixed <= COLLIMATED, att >= sc.detector.window[1]
         mask = np.zeros((size, size), np.uint8)
         truths = []
         for w in sc.wires:
@@ -458,9 +472,8 @@ class Simulator:
             tip_w = np.clip((w.tip_len - from_tip) / 2.0 + 0.5, 0.0, 1.0)
             mu = w.mu * (1.0 + (w.tip_factor - 1.0) * tip_w)
             sim_wires.render_curve(att, None, pts, w.radius, mu)
-            # Truth is what an annotator can see: the wire run that ends nearest the tip
-            # outside the collimator shutters (behind them the display is black).
-            line = _visible_run(sim_wires.resample(pts, TRUTH_STEP), sc.fixed)
+            # Truth is what an annotator can see: the shown run that ends nearest the tip.
+            line = _visible_run(sim_wires.resample(pts, TRUTH_STEP), open_field, black)
             sim_wires.render_curve(None, mask, line, w.radius, 1.0)
             truths.append(WireTruth(w.id, line, line[-1].copy(), float(w.radius)))
 
@@ -469,5 +482,5 @@ class Simulator:
         if sc.hard is not None:
             hard = cv2.remap(sc.hard, map_x, map_y, cv2.INTER_NEAREST,
                              borderMode=cv2.BORDER_CONSTANT)
-        return SimFrame(image=image, mask=mask, wires=truths, open_field=sc.fixed <= COLLIMATED,
+        return SimFrame(image=image, mask=mask, wires=truths, open_field=open_field,
                         hard=hard, raw=raw)
