@@ -39,7 +39,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --f
 echo "== 1/4 simulate on $CORES cores"
 "$PY" -m franet_core.cli synth --out "$WORK/train" --sequences "$SEQUENCES" --frames 3 \
     --seed 0 --background-split train "${BG[@]}" --workers "$CORES" >/dev/null
-"$PY" -m franet_core.cli synth --out "$WORK/val" --sequences 24 --frames 4 --seed 1000003 \
+"$PY" -m franet_core.cli synth --out "$WORK/val" --sequences 48 --frames 4 --seed 2000003 \
     --background-split val "${BG[@]}" --workers "$CORES" >/dev/null
 
 echo "== 2/4 train (${TRAIN_MIN} min budget)"
