@@ -34,8 +34,8 @@ Stages, in the order a C-arm applies them (attenuation A is the line integral Σ
 The dose N0 is not drawn directly: the displayed noise level is (``SimConfig.noise``), and
 N0 follows from it through the measured noise gain of stages 2–5, so a preset's noise range
 is what its frames show, down to a floor of :data:`MIN_PHOTONS` (below it a frame would clip
-to a flat field; such a sequence shows less noise than drawn). Coordinates: pixels, x right, y down, origin at the top-left pixel
-centre.
+to a flat field; such a sequence shows less noise than drawn). Coordinates: pixels, x right,
+y down, origin at the top-left pixel centre.
 """
 from __future__ import annotations
 
