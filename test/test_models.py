@@ -119,6 +119,21 @@ def test_ablation_switch_removes_its_module(switch: dict) -> None:
         assert all(m.conv_r is None for m in ablated.modules() if isinstance(m, RecurrentConv))
 
 
+def test_full_resolution_skip_reaches_the_last_decoder_step() -> None:
+    """``full_res_channels`` feeds a stride-1 conv of the input into the last up-sampling
+    step (off by default, as in the paper), and it trains: its weights get a gradient."""
+    assert build_model("franet").full_res is None
+    model = build_model("franet", full_res_channels=8)
+    seen = []
+    model.decoder[-1].register_forward_hook(lambda m, args, out: seen.append(args[1].shape))
+    x = torch.rand(2, 1, 64, 64)
+    model(x).mean().backward()
+    assert seen == [(2, 8, 64, 64)]
+    assert model.full_res[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="full_res_channels"):
+        build_model("franet", full_res_channels=-1)
+
+
 @pytest.mark.parametrize("t", [1, 2, 3])
 def test_recurrent_steps_t_sets_the_unfolding(t: int) -> None:
     model = build_model("franet", t=t, **SMALL["franet"]).eval()

@@ -45,8 +45,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from franet_core.models.blocks import (DecoderBlock, RecurrentResidualBlock, check_input_shape,
-                                       init_weights)
+from franet_core.models.blocks import (ConvBNReLU, DecoderBlock, RecurrentResidualBlock,
+                                       check_input_shape, init_weights)
 from franet_core.models.encoders import ENCODER_NAMES, build_encoder
 
 __all__ = ["FRANet", "FRANetConfig", "franet"]
@@ -63,6 +63,10 @@ class FRANetConfig:
     vgg16``. ``decoder_channels`` are the widths of the five up-sampling steps (to strides
     16, 8, 4, 2, 1); the first ``recurrent_decoder_stages`` of them fuse with recurrent
     residual blocks, the others (at high resolution) with depthwise-separable convolutions.
+    ``full_res_channels`` (not in the paper; 0 = off) adds a skip at stride 1: a 3x3
+    conv-BN-ReLU of the input with that many channels, fused into the last up-sampling step,
+    so that a 1 px wire is not recovered from half-resolution features alone (measured as a
+    lever in docs/results.md).
     """
 
     in_channels: int = 1
@@ -74,6 +78,7 @@ class FRANetConfig:
     bottleneck_channels: int = 64
     decoder_channels: tuple[int, ...] = (32, 16, 16, 8, 8)
     recurrent_decoder_stages: int = 2
+    full_res_channels: int = 0
 
     def __post_init__(self) -> None:
         """Validate values so that a bad config fails at build time with a clear message."""
@@ -91,6 +96,9 @@ class FRANetConfig:
                              f"recurrence), got {self.t}")
         if self.in_channels < 1 or self.bottleneck_channels < 1:
             raise ValueError("FRANetConfig: in_channels and bottleneck_channels must be >= 1")
+        if self.full_res_channels < 0:
+            raise ValueError("FRANetConfig.full_res_channels must be >= 0 (0: no stride-1 "
+                             f"skip), got {self.full_res_channels}")
 
 
 class FRANet(nn.Module):
@@ -110,7 +118,10 @@ class FRANet(nn.Module):
 
         blocks = []
         in_channels = config.bottleneck_channels
-        skip_channels = skips[-2::-1] + [0]  # strides 16, 8, 4, 2, then none at stride 1
+        # Skips at strides 16, 8, 4, 2, then the optional one at stride 1.
+        self.full_res = (ConvBNReLU(config.in_channels, config.full_res_channels)
+                         if config.full_res_channels else None)
+        skip_channels = skips[-2::-1] + [config.full_res_channels]
         for level, (out_channels, skip) in enumerate(zip(config.decoder_channels,
                                                          skip_channels)):
             if level < config.recurrent_decoder_stages:
@@ -134,7 +145,8 @@ class FRANet(nn.Module):
         feats = self.encoder(x)
         feats = [feats[i] for i in self._taps]
         y = self.bottleneck(feats[-1])
-        skips: list[Tensor | None] = [*feats[-2::-1], None]
+        skips: list[Tensor | None] = [*feats[-2::-1],
+                                      self.full_res(x) if self.full_res is not None else None]
         for block, skip in zip(self.decoder, skips):
             y = block(y, skip)
         return self.head(y).contiguous()
