@@ -299,10 +299,13 @@ def test_cli_config_layers(tmp_path):
     cfg_file.write_text("epochs: 7\nlr: 0.01\nsim: {kind: mono}\n")
     args = build_parser().parse_args(["train", "--config", str(cfg_file), "--lr", "0.02",
                                       "--set", "sim.kind=dual", "model_config.t=2",
-                                      "--crop", "96", "--out", str(tmp_path / "r")])
+                                      "--crop", "96", "--out", str(tmp_path / "r"),
+                                      "--set", "seed=5", "--init", "w.safetensors"])
     cfg = resolve_config(args)
-    assert (cfg.epochs, cfg.lr, cfg.sim.kind, cfg.model_config, cfg.crop) == (
-        7, 0.02, "dual", {"t": 2}, 96)
+    # a second --set adds to the first instead of replacing it
+    assert (cfg.epochs, cfg.lr, cfg.sim.kind, cfg.model_config, cfg.crop, cfg.seed) == (
+        7, 0.02, "dual", {"t": 2}, 96, 5)
+    assert cfg.init == "w.safetensors"
     bad = build_parser().parse_args(["train", "--set", "sim.colour=red"])
     with pytest.raises(ValueError, match="colour"):
         resolve_config(bad)

@@ -23,6 +23,7 @@ Typical use:
   franet train --config configs/shipped.yaml --out runs/shipped
   franet train --data mydata/train --val-data mydata/val --crop 256
   franet train --out runs/shipped --resume            # continue after a kill
+  franet train --config configs/shipped.yaml --init runs/old/best.safetensors --out runs/next
   torchrun --nproc_per_node 4 -m franet_core.cli train --config configs/shipped.yaml
 """
 from __future__ import annotations
@@ -42,7 +43,7 @@ _FLAGS = {"model": "model", "epochs": "epochs", "steps": "steps_per_epoch",
           "batch_size": "batch_size", "lr": "lr", "crop": "crop",
           "backbone_weights": "backbone_weights", "backgrounds": "backgrounds",
           "sim_fraction": "sim_fraction", "val_frames": "val_frames", "workers": "num_workers",
-          "seed": "seed", "device": "device", "loss": "loss"}
+          "seed": "seed", "device": "device", "loss": "loss", "init": "init"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,11 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone-weights", metavar="FILE",
                         help="safetensors file with pretrained encoder tensors")
     parser.add_argument("--workers", type=int, help="DataLoader worker processes")
+    parser.add_argument("--init", metavar="WEIGHTS",
+                        help="start from these weights (.safetensors with sidecar), fresh optimiser")
     parser.add_argument("--seed", type=int)
     add_device(parser, auto=True)
     parser.add_argument("--no-amp", action="store_true", help="disable CUDA mixed precision")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override any config field (value parsed as YAML)")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="override any config field (value parsed as YAML); repeatable")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
