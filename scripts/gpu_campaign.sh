@@ -6,7 +6,10 @@
 #   val_report.md, val_metrics.json   franet eval of best on the validation folder + sweep
 #   confirm_best.md, confirm_shipped.md   best and the shipped weights on a second validation
 #                                 folder that selected nothing (bring best back only if it
-#                                 wins there too: one 192-frame folder varies by +-0.02)
+#                                 wins there too: one 192-frame folder varies by +-0.02),
+#                                 each followed by the same weights on the wire-free real
+#                                 validation angiograms (franet synth --wire-free: every
+#                                 mark and tip there is false)
 #   gpu_latency.json              batch-1 / batched, fp32 / fp16 latency of FRA-Net at 512 px
 #
 # Prepare here (once per session; .bg/ is ignored by git and carried):
@@ -64,6 +67,8 @@ echo "== 1/4 simulate on $CORES cores"
     --background-split val "${BG[@]}" --workers "$CORES" >/dev/null
 "$PY" -m franet_core.cli synth --out "$WORK/confirm" --sequences 48 --frames 4 --seed 2100003 \
     --background-split val "${BG[@]}" --workers "$CORES" >/dev/null
+"$PY" -m franet_core.cli synth --out "$WORK/realneg" --background-split val "${BG[@]}" \
+    --wire-free >/dev/null
 }
 
 HARD_S=$((DEADLINE_S - SECONDS - EVAL_RESERVE_S))
@@ -92,9 +97,11 @@ cp "$WORK/val_eval/report.md" "$OUT/val_report.md"
 cp "$WORK/val_eval/metrics.json" "$OUT/val_metrics.json"
 for w in best shipped; do
     weights="$OUT/best.safetensors"; [ "$w" = shipped ] && weights="$INIT"
-    "$PY" -m franet_core.cli eval --weights "$weights" --data "$WORK/confirm" \
-        --device "$EVAL_DEVICE" --out "$WORK/confirm_$w" >/dev/null
-    cp "$WORK/confirm_$w/report.md" "$OUT/confirm_$w.md"
+    for d in confirm realneg; do
+        "$PY" -m franet_core.cli eval --weights "$weights" --data "$WORK/$d" \
+            --device "$EVAL_DEVICE" --out "$WORK/${d}_$w" >/dev/null
+    done
+    cat "$WORK/confirm_$w/report.md" "$WORK/realneg_$w/report.md" > "$OUT/confirm_$w.md"
 done
 
 echo "== 4/4 latency"

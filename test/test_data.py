@@ -189,6 +189,26 @@ def test_synth_command_writes_valid_folder(tmp_path):
                  str(tmp_path / "none")]) == 2
 
 
+def test_synth_wire_free_writes_backgrounds_as_negatives(tmp_path):
+    """--wire-free: each background once, unchanged, with an empty mask and no wires; an
+    unmarked frame then scores relaxed F1 1 and any mark 0 (docs/metrics.md)."""
+    from franet_core.cli import main
+    bg = tmp_path / "bg"
+    bg.mkdir()
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (48, 48), dtype=np.uint8) for _ in range(3)]
+    for i, image in enumerate(images):
+        cv2.imwrite(str(bg / f"b{i}.png"), image)
+    out = tmp_path / "neg"
+    assert main(["synth", "--out", str(out), "--backgrounds", str(bg), "--wire-free"]) == 0
+    folder = load_folder(out)
+    assert [s.name for s in folder.samples] == ["r0000_f0000", "r0001_f0000", "r0002_f0000"]
+    for sample, image in zip(folder.samples, images):
+        assert not sample.mask.any() and sample.wires == []
+        assert np.array_equal(np.round(sample.image * 255).astype(np.uint8), image)
+    assert main(["synth", "--out", str(tmp_path / "none"), "--wire-free"]) == 2
+
+
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "angiography-cadml"
 
 

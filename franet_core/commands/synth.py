@@ -21,6 +21,15 @@ DIR/contact_sheet.png (raw frames and frames with the ground-truth mask in green
 Sequence s is simulated from the seed pair (--seed, s), so the folder is deterministic for
 --seed whatever --workers is. ``--preset`` rebuilds a held-out test domain exactly
 (franet_core.sim.presets; its own seed unless --seed is given).
+
+``--wire-free`` writes the real backgrounds themselves instead, one frame each
+(DIR/images/rNNNN_f0000.png, empty masks, no wires): a validation folder of real X-ray on
+which every mark counts as false and every published tip as a false tip. The cadml
+angiograms carry no guidewire labels and show contrast-filled vessels and diagnostic
+catheters; a wire inside a catheter would be counted false too, so the figures are an
+upper bound of the false marks. ``franet eval`` on it reports the share of frames left
+unmarked (relaxed F1, which is 1 on an unmarked wire-free frame) and the frames with a
+false tip.
 """
 from __future__ import annotations
 
@@ -57,6 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: the preset's or the simulator's, 0.6; 1 = all)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes simulating sequences in parallel")
+    parser.add_argument("--wire-free", action="store_true",
+                        help="write the real backgrounds themselves as wire-free frames (empty "
+                             "masks), one per image, instead of simulating: the false marks "
+                             "and false tips a model makes on real X-ray (needs "
+                             "--background-split or --backgrounds)")
 
 
 def load_backgrounds(path: str) -> list:
@@ -103,6 +117,30 @@ def _simulate(index: int) -> list:
     return [(f"s{index:04d}_f{j:04d}", frame) for j, frame in enumerate(sim.sequence(frames))]
 
 
+def _write_wire_free(out: str, backgrounds: list) -> int:
+    """The backgrounds as wire-free frames ``rNNNN_f0000`` (each its own sequence)."""
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    from franet_core.contact_sheet import contact_sheet
+    from franet_core.data import DataFolderWriter
+    from franet_core.sim import SimFrame
+
+    writer = DataFolderWriter(out)
+    for i, image in enumerate(backgrounds):
+        writer.add(f"r{i:04d}_f0000", SimFrame(image=image, mask=np.zeros(image.shape, np.uint8)))
+    root = writer.close()
+    sheet = contact_sheet(backgrounds[:16], cols=4,
+                          labels=[f"r{i:04d}_f0000" for i in range(len(backgrounds[:16]))])
+    if not cv2.imwrite(str(Path(root) / "contact_sheet.png"), sheet):
+        raise ValueError(f"cannot write {Path(root) / 'contact_sheet.png'}")
+    print(f"wrote {len(backgrounds)} wire-free real frames to {root} "
+          f"and {root}/contact_sheet.png")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Simulate, write the folder and the contact sheet; returns 0."""
     import dataclasses
@@ -124,6 +162,11 @@ def run(args: argparse.Namespace) -> int:
     chosen = PRESETS[args.preset] if args.preset else None
     split = args.background_split or (chosen.backgrounds if chosen else None)
     backgrounds = resolve_backgrounds(args.backgrounds, split)
+    if args.wire_free:
+        if not backgrounds:
+            raise ValueError("--wire-free needs real backgrounds: --background-split or "
+                             "--backgrounds")
+        return _write_wire_free(args.out, backgrounds)
     config = preset(args.preset, size=args.size, kind=args.kind) if chosen else \
         SimConfig(size=args.size, kind=args.kind)
     if args.background_prob is not None:
