@@ -30,6 +30,7 @@ Usage: ``python benchmarks/bench_gpu_latency.py [--weights W] [--size 512] [--ou
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import json
 from pathlib import Path
 import time
@@ -41,28 +42,33 @@ from franet_core.checkpoint import load_model
 from franet_core.fold import fold_batchnorm
 
 
-def _time(model: torch.nn.Module, x: torch.Tensor, fp16: bool, reps: int) -> list[float]:
-    """Milliseconds per call over ``reps`` calls after a warm-up."""
-    cuda = x.device.type == "cuda"
+def _time_calls(call: Callable[[], object], cuda: bool, reps: int) -> list[float]:
+    """Milliseconds per ``call()`` over ``reps`` calls after a warm-up (CUDA events on CUDA)."""
+    for _ in range(max(3, reps // 5)):
+        call()
     times = []
+    for _ in range(reps):
+        if cuda:
+            start, end = torch.cuda.Event(enable_timing=True), \
+                torch.cuda.Event(enable_timing=True)
+            start.record()
+            call()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            call()
+            times.append(1e3 * (time.perf_counter() - t0))
+    return times
+
+
+def _time(model: torch.nn.Module, x: torch.Tensor, fp16: bool, reps: int) -> list[float]:
+    """Milliseconds per eager ``model(x)`` (fp16 autocast on CUDA when asked)."""
+    cuda = x.device.type == "cuda"
     with torch.inference_mode(), torch.autocast(x.device.type, dtype=torch.float16,
                                                 enabled=fp16 and cuda):
-        for _ in range(max(3, reps // 5)):
-            model(x)
-        for _ in range(reps):
-            if cuda:
-                start, end = torch.cuda.Event(enable_timing=True), \
-                    torch.cuda.Event(enable_timing=True)
-                start.record()
-                model(x)
-                end.record()
-                torch.cuda.synchronize()
-                times.append(start.elapsed_time(end))
-            else:
-                t0 = time.perf_counter()
-                model(x)
-                times.append(1e3 * (time.perf_counter() - t0))
-    return times
+        return _time_calls(lambda: model(x), cuda, reps)
 
 
 def _time_graph(model: torch.nn.Module, x: torch.Tensor, reps: int) -> list[float]:
@@ -83,17 +89,7 @@ def _time_graph(model: torch.nn.Module, x: torch.Tensor, reps: int) -> list[floa
     torch.cuda.synchronize()
     if not torch.allclose(static_y, eager, atol=1e-4, rtol=1e-4):
         raise RuntimeError("graph replay differs from the eager call")
-    times = []
-    for _ in range(max(3, reps // 5)):
-        graph.replay()
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return times
+    return _time_calls(graph.replay, True, reps)
 
 
 def main() -> None:
