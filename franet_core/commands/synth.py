@@ -34,6 +34,7 @@ false tip.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "simulate a guidewire data set (data folder + contact sheet)"
 ORDER = 10
@@ -75,8 +76,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_backgrounds(path: str) -> list:
     """All PNGs of ``path`` (or ``path/images``) as float images; errors name the file."""
-    from pathlib import Path
-
     from franet_core.data import read_image
 
     root = Path(path)
@@ -117,25 +116,30 @@ def _simulate(index: int) -> list:
     return [(f"s{index:04d}_f{j:04d}", frame) for j, frame in enumerate(sim.sequence(frames))]
 
 
-def _write_wire_free(out: str, backgrounds: list) -> int:
-    """The backgrounds as wire-free frames ``rNNNN_f0000`` (each its own sequence)."""
-    from pathlib import Path
-
+def _write_contact_sheet(root: str | Path, tiles: list, labels: list[str]) -> None:
+    """``root/contact_sheet.png`` of ``tiles``, 4 per row; ValueError if it cannot be written."""
     import cv2
-    import numpy as np
 
     from franet_core.contact_sheet import contact_sheet
+
+    path = Path(root) / "contact_sheet.png"
+    if not cv2.imwrite(str(path), contact_sheet(tiles, cols=4, labels=labels)):
+        raise ValueError(f"cannot write {path}")
+
+
+def _write_wire_free(out: str, backgrounds: list) -> int:
+    """The backgrounds as wire-free frames ``rNNNN_f0000`` (each its own sequence)."""
+    import numpy as np
+
     from franet_core.data import DataFolderWriter
     from franet_core.sim import SimFrame
 
     writer = DataFolderWriter(out)
-    for i, image in enumerate(backgrounds):
-        writer.add(f"r{i:04d}_f0000", SimFrame(image=image, mask=np.zeros(image.shape, np.uint8)))
+    names = [f"r{i:04d}_f0000" for i in range(len(backgrounds))]
+    for name, image in zip(names, backgrounds):
+        writer.add(name, SimFrame(image=image, mask=np.zeros(image.shape, np.uint8)))
     root = writer.close()
-    sheet = contact_sheet(backgrounds[:16], cols=4,
-                          labels=[f"r{i:04d}_f0000" for i in range(len(backgrounds[:16]))])
-    if not cv2.imwrite(str(Path(root) / "contact_sheet.png"), sheet):
-        raise ValueError(f"cannot write {Path(root) / 'contact_sheet.png'}")
+    _write_contact_sheet(root, backgrounds[:16], names[:16])
     print(f"wrote {len(backgrounds)} wire-free real frames to {root} "
           f"and {root}/contact_sheet.png")
     return 0
@@ -145,13 +149,11 @@ def run(args: argparse.Namespace) -> int:
     """Simulate, write the folder and the contact sheet; returns 0."""
     import dataclasses
     from multiprocessing import get_context
-    from pathlib import Path
 
-    import cv2
     import numpy as np
     from tqdm import tqdm
 
-    from franet_core.contact_sheet import contact_sheet, overlay_mask
+    from franet_core.contact_sheet import overlay_mask
     from franet_core.data import DataFolderWriter
     from franet_core.sim import PRESETS, SimConfig, preset
 
@@ -190,9 +192,7 @@ def run(args: argparse.Namespace) -> int:
                     labels += [name, f"{name} gt"]
                 bar.update(1)
     root = writer.close()
-    sheet = contact_sheet(tiles, cols=4, labels=labels)
-    if not cv2.imwrite(str(Path(root) / "contact_sheet.png"), sheet):
-        raise ValueError(f"cannot write {Path(root) / 'contact_sheet.png'}")
+    _write_contact_sheet(root, tiles, labels)
     print(f"wrote {args.sequences * args.frames} frames to {root} "
           f"(mean wire fraction {np.mean(fractions):.5f}) and {root}/contact_sheet.png")
     return 0
