@@ -41,7 +41,8 @@ def attribute(pred: np.ndarray, wire: np.ndarray, hard: np.ndarray | None) -> di
             "elsewhere": int((rest & ~on_hard).sum())}
 
 
-def near_truth(shape: tuple[int, int], centerlines: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
+def near_truth(shape: tuple[int, int], centerlines: list[np.ndarray],
+               mask: np.ndarray) -> np.ndarray:
     """Pixels within :data:`RHO_PX` of a true centerline (drawn polylines, dilated)."""
     line = np.zeros(shape, np.uint8)
     for c in centerlines:

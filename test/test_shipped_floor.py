@@ -34,10 +34,10 @@ from franet_core.tracking_metrics import TipCounts, tip_counts
 #: stiff (0.924, 0.0): they stopped short of the distal coil in 7 of 8 mono frames and
 #: found the stiff wire in two pieces. These weights trace the mono wire to its coil in
 #: 8 of 8 frames (the wire enters behind the top collimator edge, where the proximal end
-#: was once published as the tip; the mono tip floor now guards that case) but also mark a vessel branch beside it, which costs mono's relaxed F1
-#: 0.07; dual and stiff rise. The mono floor is lowered on that record (docs/results.md,
-#: "Session 6"), not quietly: the new weights beat the old ones on both validation folders
-#: and on the held-out domains.
+#: was once published as the tip; the mono tip floor now guards that case) but also mark
+#: a vessel branch beside it, which costs mono's relaxed F1 0.07; dual and stiff rise. The
+#: mono floor is lowered on that record (docs/results.md, "Session 6"), not quietly: the new
+#: weights beat the old ones on both validation folders and on the held-out domains.
 MEASURED = {"mono": (0.801, 1.0), "dual": (0.864, 0.3125), "stiff": (0.996, 0.75)}
 #: How far below the measurement a floor sits: 8 frames are a small sample, and torch's CPU
 #: kernels differ in the last bits between machines, which can flip a borderline pixel.
