@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from franet_core.checkpoint import load_model
-from franet_core.fold import fold_batchnorm
+from franet_core.fold import FoldError, fold_batchnorm
 
 
 def _time_calls(call: Callable[[], object], cuda: bool, reps: int) -> list[float]:
@@ -103,15 +103,22 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
     model, _ = load_model(args.weights)
-    model = model.to(device).to(memory_format=torch.channels_last).eval()
+    model.eval()
     reps = args.reps if cuda else max(3, args.reps // 20)
-    example = torch.rand(1, 1, 64, 64, device=device).to(memory_format=torch.channels_last)
-    folded, _ = fold_batchnorm(model, example)
     settings = [("eager", model, fp16, batch) for fp16 in (False, True) if cuda or not fp16
                 for batch in args.batches]
-    settings += [("folded", folded, False, batch) for batch in args.batches]
-    if cuda:
-        settings += [("folded+graph", folded, False, batch) for batch in args.batches]
+    try:  # fold and check on the CPU in fp32, as the segmenter does: on the H200 the check
+        # failed (output moved by up to 2e-2, session 7), most likely from cuDNN's default
+        # TF32 convolutions, and took every variant down with it
+        folded, _ = fold_batchnorm(model, torch.rand(1, 1, 64, 64))
+    except FoldError as err:
+        print(f"folded: failed: {err}")
+    else:
+        settings += [("folded", folded, False, batch) for batch in args.batches]
+        if cuda:
+            settings += [("folded+graph", folded, False, batch) for batch in args.batches]
+    for net in {id(s[1]): s[1] for s in settings}.values():
+        net.to(device, memory_format=torch.channels_last)
     rows = []
     for variant, net, fp16, batch in settings:
         x = torch.rand(batch, 1, args.size, args.size, device=device)
