@@ -66,10 +66,10 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-__all__ = ["METRICS", "RHO_PX", "MetricAccumulator", "RelaxedCounts", "centerline_points",
-           "confusion", "f1", "frame_metrics", "gsp", "precision", "relaxed_counts",
-           "relaxed_f1", "relaxed_precision", "relaxed_recall", "relaxed_scores", "sensitivity",
-           "summarize", "summarize_frames"]
+__all__ = ["METRICS", "RHO_PX", "MetricAccumulator", "RelaxedCounts", "RelaxedMatch",
+           "centerline_points", "confusion", "f1", "frame_metrics", "gsp", "precision",
+           "relaxed_counts", "relaxed_f1", "relaxed_match", "relaxed_precision",
+           "relaxed_recall", "relaxed_scores", "sensitivity", "summarize", "summarize_frames"]
 
 #: Names of the per-frame metrics, in report order.
 METRICS = ("precision", "sensitivity", "f1", "gsp", "relaxed_precision", "relaxed_recall",
@@ -199,16 +199,31 @@ class RelaxedCounts(NamedTuple):
         return p, r, (2.0 * p * r / (p + r) if p + r > 0 else 0.0)
 
 
-def relaxed_counts(pred: np.ndarray, gt: np.ndarray | None = None,
-                   centerlines: Iterable[np.ndarray] | None = None,
-                   rho: float = RHO_PX) -> RelaxedCounts:
-    """Count matched predicted skeleton pixels and matched true centerline points at ``rho`` px.
+class RelaxedMatch(NamedTuple):
+    """One frame's relaxed match, with the masks behind its counts.
+
+    skeleton: (H, W) bool skeleton of the prediction (the pixels relaxed precision counts).
+    near_truth: (H, W) bool, pixel centres within ρ px of the true centerline (a skeleton
+    pixel there is matched). counts: the :class:`RelaxedCounts`.
+    """
+
+    skeleton: np.ndarray
+    near_truth: np.ndarray
+    counts: RelaxedCounts
+
+
+def relaxed_match(pred: np.ndarray, gt: np.ndarray | None = None,
+                  centerlines: Iterable[np.ndarray] | None = None,
+                  rho: float = RHO_PX) -> RelaxedMatch:
+    """Match the skeleton of ``pred`` to the true centerline at ``rho`` px.
 
     ``pred`` is the (H, W) predicted mask (non-zero = wire). The true centerline comes from
     ``centerlines`` (each (K, 2) float x, y px, x right, y down, origin at the top-left pixel
     centre) if given, else from the skeleton of the (H, W) mask ``gt``; see the module
     docstring for the exact rule. Cost: two skeletonizations at most and
-    O((number of true points) · (2ρ + 3)²); no all-pairs distances.
+    O((number of true points) · (2ρ + 3)²); no all-pairs distances. Use this instead of
+    :func:`relaxed_counts` to ask *which* predicted pixels missed (error analyses), so that
+    they are judged by the metric's own rule.
     """
     pred = np.asarray(pred)
     if pred.ndim != 2:
@@ -221,10 +236,21 @@ def relaxed_counts(pred: np.ndarray, gt: np.ndarray | None = None,
     segments, points = _true_centerline(pred.shape, gt, centerlines)
     fg = pred != 0
     skel = skeletonize(fg) if fg.any() else fg
-    n_skel = int(np.count_nonzero(skel))
-    matched_pred = int(np.count_nonzero(skel & _near_segments(pred.shape, segments, rho)))
-    matched_true = int(np.count_nonzero(_near_foreground(fg, points, rho)))
-    return RelaxedCounts(matched_pred, n_skel, matched_true, len(points))
+    near = _near_segments(pred.shape, segments, rho)
+    counts = RelaxedCounts(int(np.count_nonzero(skel & near)), int(np.count_nonzero(skel)),
+                           int(np.count_nonzero(_near_foreground(fg, points, rho))),
+                           len(points))
+    return RelaxedMatch(skel, near, counts)
+
+
+def relaxed_counts(pred: np.ndarray, gt: np.ndarray | None = None,
+                   centerlines: Iterable[np.ndarray] | None = None,
+                   rho: float = RHO_PX) -> RelaxedCounts:
+    """Count matched predicted skeleton pixels and matched true centerline points at ``rho`` px.
+
+    Arguments and rule as :func:`relaxed_match`, which also returns the masks.
+    """
+    return relaxed_match(pred, gt, centerlines, rho).counts
 
 
 def relaxed_scores(pred: np.ndarray, gt: np.ndarray | None = None,

@@ -178,6 +178,22 @@ def test_relaxed_counts_match_all_pairs_float64_loops(seed, rho):
     assert got == _reference_counts(pred, polyline, rho)
 
 
+@pytest.mark.parametrize("rho", [0.0, 1.0, 2.0, 3.7])
+def test_relaxed_match_masks_are_the_rule_the_counts_use(rho):
+    """near_truth: every pixel centre within rho (float64 loops); skeleton: skeletonize."""
+    pred = (np.random.default_rng(7).random((23, 31)) < 0.08).astype(np.uint8)
+    polyline = np.array([[-2.3, 3.1], [12.6, 4.9], [20.2, 18.4], [29.9, 21.7]])
+    match = metrics.relaxed_match(pred, centerlines=[polyline], rho=rho)
+    segs = list(zip(polyline[:-1], polyline[1:]))
+    want = np.array([[min(_point_segment(np.array([c, r], float), a, b) for a, b in segs) <= rho
+                      for c in range(31)] for r in range(23)])
+    np.testing.assert_array_equal(match.near_truth, want)
+    np.testing.assert_array_equal(match.skeleton, skeletonize(pred != 0))
+    assert match.counts == (np.count_nonzero(match.skeleton & want),
+                            np.count_nonzero(match.skeleton), *match.counts[2:])
+    assert match.counts == metrics.relaxed_counts(pred, centerlines=[polyline], rho=rho)
+
+
 def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="rho"):
         metrics.relaxed_scores(_row(5), _row(5), rho=-1.0)
