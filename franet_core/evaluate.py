@@ -48,8 +48,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from franet_core.metrics import (f1, MetricAccumulator, METRICS, precision, RHO_PX,
-                                 sensitivity, summarize_frames)
+from franet_core.metrics import (f1, MetricAccumulator, METRICS, precision, relaxed_scores,
+                                 RHO_PX, sensitivity, summarize_frames)
 from franet_core.preprocess import Letterbox
 from franet_core.segmenter import Segmenter
 from franet_core.tracking_metrics import TIP_TOLERANCE_PX
@@ -58,6 +58,10 @@ __all__ = ["EvalConfig", "evaluate_folder", "evaluate_folders", "folder_labels",
            "segment_images", "write_report"]
 
 log = logging.getLogger(__name__)
+
+#: Means over frames reported at each threshold of a sweep, in column order.
+SWEPT = ("precision", "sensitivity", "f1", "relaxed_precision", "relaxed_recall",
+         "relaxed_f1")
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,8 @@ class EvalConfig:
     every frame to S×S px. batch_size: frames per network call for the throughput pass.
     latency_frames / warmup: batch-1 calls timed / untimed before them.
     tracking: also run the tracking pipeline when annotations are present.
-    sweep: extra thresholds at which precision, sensitivity and F1 (means over frames) are
-    also reported, to choose an operating point. Choose it on a validation folder, never on
+    sweep: extra thresholds at which the pixel and relaxed precision, recall and F1 (means
+    over frames, :data:`SWEPT`) are also reported, to choose an operating point. Choose it on a validation folder, never on
     the folder you report: a threshold picked on the test set inflates the test F1.
     rho: tolerance of the relaxed precision / recall / F1, px.
     tip_tolerance_px: distance within which a published tip finds a true tip (tip detection
@@ -157,8 +161,10 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
         for t, scores in swept.items():
             for prob, sample in zip(probs, samples):
                 pred = prob > t
+                lines = [w.centerline for w in sample.wires] if annotated else None
                 scores.append((precision(pred, sample.mask), sensitivity(pred, sample.mask),
-                               f1(pred, sample.mask)))
+                               f1(pred, sample.mask),
+                               *relaxed_scores(pred, sample.mask, lines, config.rho)))
         seq_timing[seq] = {"frames": len(images), "seconds": elapsed,
                            "fps": len(images) / elapsed if elapsed > 0 else math.inf}
         for sample, pred in zip(samples, preds):
@@ -187,8 +193,7 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
                    "latency_ms": _latency(segmenter, first_images, config)},
     }
     if swept:
-        result["sweep"] = [{"threshold": t, **dict(zip(("precision", "sensitivity", "f1"),
-                                                       map(float, np.mean(v, axis=0))))}
+        result["sweep"] = [{"threshold": t, **dict(zip(SWEPT, map(float, np.mean(v, axis=0))))}
                            for t, v in sorted(swept.items())]
     if annotated and config.tracking:
         result["tracking"] = _tracking(segmenter, folder, threshold, config)
@@ -371,7 +376,7 @@ def evaluate_folders(segmenter: Segmenter, data_dirs: Sequence[str | Path],
         combined["sweep"] = [
             {"threshold": row["threshold"],
              **{m: float(np.average([r["sweep"][k][m] for r in results], weights=n))
-                for m in ("precision", "sensitivity", "f1")}}
+                for m in SWEPT}}
             for k, row in enumerate(first["sweep"])]
     tracked = [(label, r["tracking"]) for label, r in zip(labels, results) if "tracking" in r]
     if tracked:
@@ -499,10 +504,13 @@ def _markdown(result: dict[str, Any], files: dict[str, str]) -> str:
         lines.append(f"| {seq or '(none)'} | {s['frames']} | {f1_ms} | {f1_med} | {rf1_ms} | "
                      f"{gsp_ms} | {s['timing']['fps']:.1f} |")
     if result.get("sweep"):
-        lines += ["", "## Threshold sweep (pixel metrics, means over frames)", "",
-                  "| threshold | precision | sensitivity | F1 |", "|---|---|---|---|"]
-        lines += [f"| {s['threshold']:g} | {s['precision']:.4f} | {s['sensitivity']:.4f} | "
-                  f"{s['f1']:.4f} |" for s in result["sweep"]]
+        lines += ["", "## Threshold sweep (means over frames)", "",
+                  "Choose an operating point here only on a validation folder. Training "
+                  "selects on relaxed F1.", "",
+                  "| threshold | precision | sensitivity | F1 | relaxed P | relaxed R | "
+                  "relaxed F1 |", "|---|---|---|---|---|---|---|"]
+        lines += ["| " + " | ".join([f"{s['threshold']:g}"] + [f"{s[m]:.4f}" for m in SWEPT])
+                  + " |" for s in result["sweep"]]
     tracking = result.get("tracking")
     if tracking:
         o = tracking["overall"]

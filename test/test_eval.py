@@ -168,8 +168,15 @@ def test_eval_threshold_sweep_matches_the_hand_counts(weights, folder, tmp_path)
     assert result["threshold"] == 0.5
     assert result["metrics"]["f1"]["mean"] == pytest.approx(
         np.mean([scores(0.5, f)["f1"] for f in range(3)]), abs=1e-12)
+    # The sweep's relaxed columns at 0.5 are the main metrics' (computed apart, by the
+    # accumulator), and a lower threshold marks a superset, so relaxed recall cannot fall.
+    at = {row["threshold"]: row for row in result["sweep"]}
+    for metric in ("relaxed_precision", "relaxed_recall", "relaxed_f1"):
+        assert at[0.5][metric] == pytest.approx(result["metrics"][metric]["mean"], abs=1e-12)
+    assert at[0.3]["relaxed_recall"] >= at[0.5]["relaxed_recall"] >= at[0.7]["relaxed_recall"]
+    assert at[0.3]["relaxed_recall"] > at[0.7]["relaxed_recall"]  # the faint tip drops at 0.7
     report = write_report(result, tmp_path / "eval")["report"].read_text()
-    assert "| 0.7 |" in report and "Threshold sweep" in report
+    assert "| 0.7 |" in report and "Threshold sweep" in report and "relaxed F1 |" in report
     with pytest.raises(ValueError, match="thresholds"):
         EvalConfig(sweep=(1.2,))
 
