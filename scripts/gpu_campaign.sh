@@ -26,8 +26,8 @@
 #   epoch later: best.safetensors is written at every improvement, so a stopped run loses
 #   nothing that evaluation needs); INIT (the shipped weights) to start from; TINY=1 for the
 #   CPU dry run of this script.
-#   TRAIN_SEED (0) seeds the training frames: give each lease a new one (session 6 used 0,
-#   so that every lease trains on frames no earlier lease saw (session 7 used 1).
+#   TRAIN_SEED (0) seeds the training frames: give each lease a new one (session 6 used 0),
+#   so that every lease trains on frames no earlier lease saw; session 7 used 1.
 # A 15-minute lease, as session 6 spent it: call 1 with DEADLINE_S=560 and timeout_s=595
 # (about 30 s to start the machine), then at once, while it is warm, call 2 with RESUME=1
 # and DEADLINE_S set to the budget left minus about 60 s.
