@@ -74,8 +74,9 @@ class EvalConfig:
     latency_frames / warmup: batch-1 calls timed / untimed before them.
     tracking: also run the tracking pipeline when annotations are present.
     sweep: extra thresholds at which the pixel and relaxed precision, recall and F1 (means
-    over frames, :data:`SWEPT`) are also reported, to choose an operating point. Choose it on a validation folder, never on
-    the folder you report: a threshold picked on the test set inflates the test F1.
+    over frames, :data:`SWEPT`) are also reported, to choose an operating point. Choose it
+    on a validation folder, never on the folder you report: a threshold picked on the test
+    set inflates the test F1.
     rho: tolerance of the relaxed precision / recall / F1, px.
     tip_tolerance_px: distance within which a published tip finds a true tip (tip detection
     rate) and beyond which, from every true tip, it is a false tip, px.
@@ -158,17 +159,16 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
                                batch_size=config.batch_size)
         preds = [p > threshold for p in probs]
         elapsed = time.perf_counter() - t0
+        truth = [[w.centerline for w in s.wires] if annotated else None for s in samples]
         for t, scores in swept.items():
-            for prob, sample in zip(probs, samples):
+            for prob, sample, lines in zip(probs, samples, truth):
                 pred = prob > t
-                lines = [w.centerline for w in sample.wires] if annotated else None
                 scores.append((precision(pred, sample.mask), sensitivity(pred, sample.mask),
                                f1(pred, sample.mask),
                                *relaxed_scores(pred, sample.mask, lines, config.rho)))
         seq_timing[seq] = {"frames": len(images), "seconds": elapsed,
                            "fps": len(images) / elapsed if elapsed > 0 else math.inf}
-        for sample, pred in zip(samples, preds):
-            lines = [w.centerline for w in sample.wires] if annotated else None
+        for sample, pred, lines in zip(samples, preds, truth):
             acc.update(pred, sample.mask, centerlines=lines, name=sample.name, sequence=seq)
             if masks is not None:
                 masks[sample.name] = pred
