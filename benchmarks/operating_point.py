@@ -14,9 +14,10 @@
 
 """Choose a threshold on validation folders: relaxed F1 and tip rates at every candidate.
 
-Each frame is segmented once; the whole ``FramePipeline`` (centerlines, tracker, tips) then
-runs at every threshold on the cached probabilities, so the tip figures are exactly what
-``franet eval --threshold T`` would count (tip detection rate and false-tip rate, 5 px). The
+Each frame goes through the network once per batch shape (the probabilities are cached
+across thresholds); at every threshold ``franet eval``'s own ``evaluate_folder`` then scores
+the folder, so the relaxed F1 and the tip figures (tip detection rate and false-tip rate,
+5 px) are exactly what ``franet eval --threshold T`` reports. The
 chosen threshold maximises the *mean over folders* of the mean relaxed F1: with one
 validation folder per wire kind (``franet synth --kind mono|dual|stiff --background-split
 val``) every kind weighs the same, as the targets are per kind, instead of a mixed folder's
@@ -35,11 +36,8 @@ import hashlib
 import numpy as np
 from tqdm import tqdm
 
-from franet_core.data import load_folder
-from franet_core.metrics import relaxed_f1
-from franet_core.pipeline import FramePipeline, PipelineConfig
+from franet_core.evaluate import EvalConfig, evaluate_folder
 from franet_core.segmenter import build_segmenter
-from franet_core.tracking_metrics import TipCounts, tip_counts
 
 
 class CachedSegmenter:
@@ -49,6 +47,9 @@ class CachedSegmenter:
         self.segmenter = segmenter
         self.memo: dict[str, np.ndarray] = {}
 
+    def __getattr__(self, name: str):  # device, backend, name: the wrapped segmenter's
+        return getattr(self.segmenter, name)
+
     def predict(self, batch: np.ndarray) -> np.ndarray:
         key = hashlib.sha1(batch.tobytes()).hexdigest() + str(batch.shape)
         if key not in self.memo:
@@ -56,19 +57,12 @@ class CachedSegmenter:
         return self.memo[key]
 
 
-def score(segmenter, folder: str, threshold: float) -> tuple[float, TipCounts]:
-    """Mean relaxed F1 over the folder's frames and its pooled tip counts at ``threshold``."""
-    data = load_folder(folder)
-    pipe = FramePipeline(segmenter, PipelineConfig(threshold=threshold))
-    relaxed, tips = [], TipCounts(0, 0, 0, 0)
-    for samples in data.sequences().values():
-        pipe.reset()
-        for sample in samples:
-            result = pipe.process(sample.image)
-            lines = [w.centerline for w in sample.wires] or None
-            relaxed.append(relaxed_f1(result.mask, sample.mask, lines))
-            tips = TipCounts(*np.add(tips, tip_counts(sample.wires, result.wires)))
-    return float(np.mean(relaxed)), tips
+def score(segmenter, folder: str, threshold: float) -> tuple[float, dict]:
+    """Mean relaxed F1 over the folder's frames and its overall tracking figures, from the
+    same ``evaluate_folder`` that ``franet eval`` runs (no latency pass)."""
+    result = evaluate_folder(segmenter, folder, EvalConfig(threshold=threshold,
+                                                           latency_frames=0, warmup=0))
+    return result["metrics"]["relaxed_f1"]["mean"], result["tracking"]["overall"]
 
 
 def main() -> None:
@@ -89,9 +83,9 @@ def main() -> None:
         for t in args.thresholds:
             f1, tips = score(cached, folder, t)
             means.setdefault(t, []).append(f1)
-            print(f"| {t:g} | {folder} | {f1:.4f} | {tips.detected}/{tips.true} "
-                  f"({tips.detected / max(tips.true, 1):.1%}) | {tips.false}/{tips.published} "
-                  f"({tips.false / max(tips.published, 1):.1%}) |", flush=True)
+            print(f"| {t:g} | {folder} | {f1:.4f} | {tips['detected_tips']}/{tips['true_tips']} "
+                  f"({tips['tip_detection_rate']:.1%}) | {tips['false_tips']}/"
+                  f"{tips['published_tips']} ({tips['false_tip_rate']:.1%}) |", flush=True)
         cached.memo.clear()
     for t, values in means.items():
         print(f"threshold {t:g}: mean over folders of relaxed F1 {np.mean(values):.4f}")
