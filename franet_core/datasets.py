@@ -15,7 +15,9 @@
 """Torch datasets: online simulated frames and data folders.
 
 Both return ``(image, mask)`` as float32 tensors of shape (1, h, w): image in [0, 1], mask in
-{0, 1}. Every random choice is drawn from a generator seeded by (seed, index[, epoch]), so an
+{0, 1}; with ``with_hard=True`` the mask is (2, h, w), its second channel the distractor
+marks (the simulator's hard negatives, zeros where a folder has none) cropped and augmented
+with the wire, for a loss that weighs them more (``TrainConfig.hard_weight``). Every random choice is drawn from a generator seeded by (seed, index[, epoch]), so an
 item is the same whichever DataLoader worker builds it.
 
 Crops (``crop=S``, an S×S window) can be biased towards the wire: with probability
@@ -59,7 +61,9 @@ def wire_biased_crop(rng: np.random.Generator, image: np.ndarray, mask: np.ndarr
     a marked distractor pixel of ``hard`` with p = ``hard_prob``, else near one of the wire
     ``tips`` ((K, 2) x, y px) with p = ``tip_prob``, else placed uniformly.
 
-    Images smaller than S are first padded (reflected image, zero mask) to S.
+    ``mask`` is (H, W), or (H, W, C) with the wire in channel 0 and further target channels
+    (the hard marks of ``with_hard`` datasets) cropped alike. Images smaller than S are first
+    padded (reflected image, zero mask) to S.
     """
     h, w = image.shape
     if h < crop or w < crop:
@@ -71,7 +75,7 @@ def wire_biased_crop(rng: np.random.Generator, image: np.ndarray, mask: np.ndarr
     ys: Sequence[float] = ()
     xs: Sequence[float] = ()
     if draw < wire_prob:
-        ys, xs = np.nonzero(mask)
+        ys, xs = np.nonzero(mask if mask.ndim == 2 else mask[..., 0])
     elif hard is not None and draw < wire_prob + hard_prob:
         ys, xs = np.nonzero(hard[:h, :w])
     elif tips is not None and len(tips) and draw < wire_prob + hard_prob + tip_prob:
@@ -92,9 +96,17 @@ def _tips(wires: Sequence) -> np.ndarray:
 
 
 def _to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, H, W) image and (C, H, W) target from (H, W) image and (H, W[, C]) mask."""
     img = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
-    msk = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None]
-    return img, msk
+    msk = np.ascontiguousarray(mask, dtype=np.float32)
+    msk = msk[None] if msk.ndim == 2 else np.ascontiguousarray(np.moveaxis(msk, -1, 0))
+    return img, torch.from_numpy(msk)
+
+
+def _with_hard(mask: np.ndarray, hard: np.ndarray | None) -> np.ndarray:
+    """(H, W, 2) uint8: the wire mask and the distractor marks (zeros when there are none)."""
+    marks = np.zeros_like(mask) if hard is None else (np.asarray(hard) > 0).astype(mask.dtype)
+    return np.stack([mask, marks], axis=-1)
 
 
 def _check_crop(crop: int | None) -> None:
@@ -120,7 +132,7 @@ class SyntheticDataset(Dataset):
                  crop: int | None = None,
                  backgrounds: Sequence[np.ndarray] | None = None,
                  wire_crop_prob: float = WIRE_CROP_PROB, hard_crop_prob: float = 0.0,
-                 tip_crop_prob: float = 0.0) -> None:
+                 tip_crop_prob: float = 0.0, with_hard: bool = False) -> None:
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         _check_crop(crop)
@@ -131,6 +143,7 @@ class SyntheticDataset(Dataset):
         self.hard_crop_prob = _check_prob(hard_crop_prob, "hard_crop_prob")
         self.tip_crop_prob = _check_prob(tip_crop_prob, "tip_crop_prob")
         self.backgrounds = list(backgrounds) if backgrounds else None
+        self.with_hard = with_hard
 
     def __len__(self) -> int:
         return self.length
@@ -140,6 +153,8 @@ class SyntheticDataset(Dataset):
             raise IndexError(f"index {index} out of range for {self.length} items")
         frame = Simulator(self.config, (self.seed, index), self.backgrounds).sequence(1)[0]
         image, mask = frame.image, frame.mask
+        if self.with_hard:
+            mask = _with_hard(mask, frame.hard)
         if self.crop is not None:
             rng = np.random.default_rng((self.seed, index, 1))
             image, mask = wire_biased_crop(rng, image, mask, self.crop, self.wire_crop_prob,
@@ -158,13 +173,14 @@ class FolderDataset(Dataset):
     def __init__(self, path: str | Path, crop: int | None = None, augment: bool = False,
                  seed: int = 0, wire_crop_prob: float = WIRE_CROP_PROB,
                  hard_crop_prob: float = 0.0, tip_crop_prob: float = 0.0,
-                 check: bool = True) -> None:
+                 check: bool = True, with_hard: bool = False) -> None:
         _check_crop(crop)
         self.folder = load_folder(path, check=check)
         self.crop, self.augment, self.seed, self.epoch = crop, augment, int(seed), 0
         self.wire_crop_prob = _check_prob(wire_crop_prob)
         self.hard_crop_prob = _check_prob(hard_crop_prob, "hard_crop_prob")
         self.tip_crop_prob = _check_prob(tip_crop_prob, "tip_crop_prob")
+        self.with_hard = with_hard
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of ``epoch``."""
@@ -178,6 +194,8 @@ class FolderDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self.folder)} items")
         sample = self.folder.samples[index]
         image, mask, hard = sample.image, sample.mask, sample.hard
+        if self.with_hard:
+            mask = _with_hard(mask, hard)
         rng = np.random.default_rng((self.seed, index, self.epoch))
         if self.crop is not None:
             # Crop first (on the hard marks too), then augment the crop: cheaper, and the

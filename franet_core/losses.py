@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "LOSS_NAMES",
+    "hard_negative_weights",
     "AugmentedFocalLoss",
     "BCELoss",
     "FocalLoss",
@@ -106,6 +107,20 @@ def focal_loss(logits: Tensor, target: Tensor, alpha: float = 0.25, gamma: float
         if alpha >= 0:
             pos, neg = alpha * pos, (1.0 - alpha) * neg
         return _reduce(y * pos + (1.0 - y) * neg, reduction)
+
+
+def hard_negative_weights(target: Tensor, hard: Tensor, weight: float) -> Tensor:
+    """Per-pixel loss weights: ``weight`` on marked distractor pixels that are not wire, else 1.
+
+    ``target`` (wire, {0, 1}) and ``hard`` (the simulator's distractor marks: ECG and pacing
+    leads, catheters, stents, filling vessels; {0, 1}) have the same shape. Multiplying a
+    per-pixel loss by these weights makes a false mark on a lead cost ``weight`` times a
+    false mark elsewhere; the wire's own pixels keep weight 1 where a mark overlaps them.
+    """
+    if target.shape != hard.shape:
+        raise ValueError(f"target {tuple(target.shape)} and hard {tuple(hard.shape)} must "
+                         "have the same shape")
+    return 1.0 + (float(weight) - 1.0) * hard * (1.0 - target)
 
 
 def bce_loss(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -59,6 +59,7 @@ import torch.nn.functional as F
 
 from franet_core import atomic, checkpoint, config as config_io
 from franet_core.datasets import WIRE_CROP_PROB
+from franet_core.losses import hard_negative_weights
 from franet_core.metrics import METRICS, MetricAccumulator
 from franet_core.sim import SimConfig
 
@@ -86,6 +87,9 @@ class TrainConfig:
     catheters, stents, filling vessels: hard negatives; folders carry them in ``hard/``),
     and ``tip_crop_prob`` on a wire's tip (the dense coil and the shaped J/angled end a
     tracker must reach; folders carry tips in ``annotations.json``).
+    ``hard_weight`` multiplies the loss of those marked distractor pixels (not wire) in every
+    training sample, crop or full frame (1: the paper's loss, unweighted): a hard-negative
+    lever that, unlike ``hard_crop_prob``, still acts when training on whole frames.
     ``backgrounds`` is the folder holding the real angiograms of the recorded split
     (``franet_core/sim/background_split.yaml``): the simulator composites the "train" files
     behind training wires and the "val" files behind validation wires, with probability
@@ -133,6 +137,7 @@ class TrainConfig:
     wire_crop_prob: float = WIRE_CROP_PROB
     hard_crop_prob: float = 0.0
     tip_crop_prob: float = 0.0
+    hard_weight: float = 1.0
     sim: SimConfig = SimConfig()
     sim_fraction: float | None = None
     backgrounds: str | None = None
@@ -162,6 +167,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.grad_clip_norm is not None and not self.grad_clip_norm > 0:
             raise ValueError(f"grad_clip_norm must be > 0 or null, got {self.grad_clip_norm}")
+        if not self.hard_weight > 0:
+            raise ValueError(f"hard_weight must be > 0, got {self.hard_weight}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.time_budget_min is not None and not self.time_budget_min > 0:
@@ -281,17 +288,18 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, int, list[Any], Dataset]:
 
     parts: list[Dataset] = []
     n_sim = 0
+    with_hard = cfg.hard_weight != 1.0  # training targets carry the distractor marks
     if cfg.uses_sim:
         n_sim = cfg.epochs * cfg.steps_per_epoch * cfg.batch_size
         train_bg = resolve_backgrounds(cfg.backgrounds, "train") if cfg.backgrounds else None
         parts.append(SyntheticDataset(cfg.sim, cfg.train_seed, n_sim, crop=cfg.crop,
                                       backgrounds=train_bg, wire_crop_prob=cfg.wire_crop_prob,
                                       hard_crop_prob=cfg.hard_crop_prob,
-                                      tip_crop_prob=cfg.tip_crop_prob))
+                                      tip_crop_prob=cfg.tip_crop_prob, with_hard=with_hard))
     folders = [FolderDataset(p, crop=cfg.crop, augment=True, seed=cfg.seed,
                              wire_crop_prob=cfg.wire_crop_prob,
                              hard_crop_prob=cfg.hard_crop_prob, tip_crop_prob=cfg.tip_crop_prob,
-                             check=False) for p in cfg.data]
+                             check=False, with_hard=with_hard) for p in cfg.data]
     parts += folders
     if cfg.val_data:
         val: Dataset = torch.utils.data.ConcatDataset(
@@ -492,7 +500,7 @@ class _Run:
     net: nn.Module                    # the model, or its DDP wrapper
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per pixel (no reduction)
     device: torch.device
     dist: _Dist
     sched: PlateauState
@@ -527,8 +535,9 @@ def _start(cfg: TrainConfig, out: Path, resume: bool) -> _Run:
         _init_model(cfg, model)
     optimizer = build_optimizer(cfg, model.parameters())
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
-    run = _Run(model, model, optimizer, scaler, build_loss(cfg.loss, **cfg.loss_config),
-               device, dist_env, PlateauState(cfg.lr))
+    # Per-pixel losses, weighted (hard_weight) and averaged in _train_epoch.
+    loss_fn = build_loss(cfg.loss, **{**cfg.loss_config, "reduction": "none"})
+    run = _Run(model, model, optimizer, scaler, loss_fn, device, dist_env, PlateauState(cfg.lr))
     if resume:
         meta = load_training_state(out / "state.safetensors", model, optimizer)
         run.sched = PlateauState(**meta["schedule"])
@@ -570,7 +579,11 @@ def _train_epoch(cfg: TrainConfig, run: _Run, train_set: Dataset, n_sim: int,
         with torch.autocast(device_type=device.type, dtype=torch.float16,
                             enabled=run.scaler.is_enabled()):
             logits = run.net(images)
-        loss = run.loss_fn(logits.float(), masks)
+        target, hard = masks[:, :1], masks[:, 1:]
+        pixel_loss = run.loss_fn(logits.float(), target)
+        if hard.shape[1]:  # with_hard datasets: the distractor marks weigh hard_weight
+            pixel_loss = pixel_loss * hard_negative_weights(target, hard, cfg.hard_weight)
+        loss = pixel_loss.mean()
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         if run.step < cfg.warmup_steps:  # linear warm-up; factor 1 at its last step

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from franet_core.losses import (LOSS_NAMES, augmented_focal_loss, build_loss, focal_loss,
-                                ghmc_loss)
+                                ghmc_loss, hard_negative_weights)
 
 
 def _np_logsig(z: np.ndarray) -> np.ndarray:
@@ -205,3 +205,20 @@ def test_augmented_focal_gradient_matches_analytic_float64() -> None:
     want = (y * d_pos + (1 - y) * d_neg) / z.size
     np.testing.assert_allclose(zt.grad.double().numpy(), want, rtol=1e-5,
                                atol=1e-6 * np.abs(want).max())
+
+
+def test_hard_negative_weights_match_a_float64_loop() -> None:
+    """``weight`` exactly where a distractor is marked and no wire lies, 1 everywhere else."""
+    rng = np.random.default_rng(4)
+    y = (rng.random((2, 1, 9, 11)) < 0.2).astype(np.float64)
+    hard = (rng.random(y.shape) < 0.4).astype(np.float64)
+    got = hard_negative_weights(torch.tensor(y, dtype=torch.float32),
+                                torch.tensor(hard, dtype=torch.float32), 5.0)
+    ref = np.ones_like(y)
+    for idx in np.ndindex(y.shape):
+        if hard[idx] == 1.0 and y[idx] == 0.0:
+            ref[idx] = 5.0
+    assert ref.min() == 1.0 and ref.max() == 5.0  # both cases occur
+    np.testing.assert_array_equal(got.double().numpy(), ref)
+    with pytest.raises(ValueError, match="same shape"):
+        hard_negative_weights(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5), 5.0)

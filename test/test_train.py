@@ -17,6 +17,7 @@ import dataclasses
 import os
 import socket
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -324,6 +325,55 @@ def test_trains_from_data_folders_without_the_simulator(tmp_path):
     result = train(cfg, tmp_path / "run", progress=False)
     assert result["epochs"] == 1 and np.isfinite(result["history"][0]["loss"])
     assert tiny_config(data=("x",), sim_fraction=0.5).uses_sim
+
+
+def test_hard_marks_travel_with_the_wire_and_weigh_in_the_loss(tmp_path):
+    """``hard_weight`` != 1: training targets carry the distractor marks as a second channel,
+    cropped and augmented exactly like the wire, and the weighted loss differs from the
+    paper's. (The marks are replaced by copies of the wire masks, so any misalignment from
+    cropping, flips, rotations or the affine warp would show as unequal channels.)"""
+    import shutil
+
+    from franet_core.data import write_data_folder
+    from franet_core.datasets import FolderDataset, SyntheticDataset
+    from franet_core.sim import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(size=64, kind="mono"), seed=12)
+    names = write_data_folder(tmp_path / "train", [sim.sequence(3)])
+    shutil.rmtree(tmp_path / "train" / "hard", ignore_errors=True)
+    unmarked = FolderDataset(tmp_path / "train", crop=32, augment=True, with_hard=True)[0][1]
+    assert unmarked.shape == (2, 32, 32) and not unmarked[1].any()  # a folder without hard/
+    (tmp_path / "train" / "hard").mkdir()
+    for name in names:
+        shutil.copy(tmp_path / "train" / "masks" / f"{name}.png",
+                    tmp_path / "train" / "hard" / f"{name}.png")
+    data = FolderDataset(tmp_path / "train", crop=32, augment=True, with_hard=True)
+    for epoch in range(4):
+        data.set_epoch(epoch)
+        for i in range(len(data)):
+            image, target = data[i]
+            assert image.shape == (1, 32, 32) and target.shape == (2, 32, 32)
+            assert torch.equal(target[0], target[1])
+    assert FolderDataset(tmp_path / "train")[0][1].shape == (1, 64, 64)  # default: wire only
+    simulated = SyntheticDataset(SimConfig(size=64), length=1, crop=32, with_hard=True)[0][1]
+    assert simulated.shape == (2, 32, 32)
+
+    losses = {}
+    for weight in (1.0, 5.0):
+        cfg = tiny_config(epochs=1, data=(str(tmp_path / "train"),),
+                          val_data=(str(tmp_path / "train"),), hard_weight=weight)
+        losses[weight] = train(cfg, tmp_path / f"run{weight}", progress=False)["history"][0]["loss"]
+    # The marks here are the wire itself, which keeps weight 1: the loss must not change.
+    assert losses[5.0] == pytest.approx(losses[1.0], rel=1e-6)
+    for name in names:  # now mark a band beside the wire instead
+        mask = cv2.imread(str(tmp_path / "train" / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(tmp_path / "train" / "hard" / f"{name}.png"), np.roll(mask, 6, axis=1))
+    cfg = tiny_config(epochs=1, data=(str(tmp_path / "train"),),
+                      val_data=(str(tmp_path / "train"),), hard_weight=5.0)
+    weighted = train(cfg, tmp_path / "run_beside", progress=False)["history"][0]["loss"]
+    assert np.isfinite(weighted) and weighted > losses[1.0]
+    with pytest.raises(ValueError, match="hard_weight"):
+        tiny_config(hard_weight=0.0)
 
 
 def test_validation_keeps_the_best_threshold_of_its_sweep():
