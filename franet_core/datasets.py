@@ -15,10 +15,12 @@
 """Torch datasets: online simulated frames and data folders.
 
 Both return ``(image, mask)`` as float32 tensors of shape (1, h, w): image in [0, 1], mask in
-{0, 1}; with ``with_hard=True`` the mask is (2, h, w), its second channel the distractor
-marks (the simulator's hard negatives, zeros where a folder has none) cropped and augmented
-with the wire, for a loss that weighs them more (``TrainConfig.hard_weight``). Every random choice is drawn from a generator seeded by (seed, index[, epoch]), so an
-item is the same whichever DataLoader worker builds it.
+{0, 1}; with ``with_marks=True`` the mask is (3, h, w): the wire, the distractor marks (the
+simulator's hard negatives, zeros where a folder has none) and disks of
+:data:`TIP_MARK_RADIUS` px around the wires' tips, cropped and augmented with the wire, for
+a loss that weighs them (``TrainConfig.hard_weight`` and ``tip_weight``). Every random
+choice is drawn from a generator seeded by (seed, index[, epoch]), so an item is the same
+whichever DataLoader worker builds it.
 
 Crops (``crop=S``, an S×S window) can be biased towards the wire: with probability
 ``wire_prob`` the window is centred on a random wire pixel (jittered by up to S/4, clamped to
@@ -51,6 +53,10 @@ __all__ = ["FolderDataset", "SyntheticDataset", "WIRE_CROP_PROB", "wire_biased_c
 #: Default probability that a random crop is centred near a wire pixel (module docstring).
 WIRE_CROP_PROB = 0.25
 
+#: Radius (px) of the disk marked around each wire tip in ``with_marks`` targets: the coil,
+#: the J or angled end, and the lumen just past the tip, where a tracker's tip is decided.
+TIP_MARK_RADIUS = 8
+
 
 def wire_biased_crop(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray,
                      crop: int, wire_prob: float = WIRE_CROP_PROB,
@@ -62,7 +68,7 @@ def wire_biased_crop(rng: np.random.Generator, image: np.ndarray, mask: np.ndarr
     ``tips`` ((K, 2) x, y px) with p = ``tip_prob``, else placed uniformly.
 
     ``mask`` is (H, W), or (H, W, C) with the wire in channel 0 and further target channels
-    (the hard marks of ``with_hard`` datasets) cropped alike. Images smaller than S are first
+    (the marks of ``with_marks`` datasets) cropped alike. Images smaller than S are first
     padded (reflected image, zero mask) to S.
     """
     h, w = image.shape
@@ -103,10 +109,14 @@ def _to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torc
     return img, torch.from_numpy(msk)
 
 
-def _with_hard(mask: np.ndarray, hard: np.ndarray | None) -> np.ndarray:
-    """(H, W, 2) uint8: the wire mask and the distractor marks (zeros when there are none)."""
+def _with_marks(mask: np.ndarray, hard: np.ndarray | None, tips: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8: the wire mask, the distractor marks (zeros when there are none) and
+    disks of :data:`TIP_MARK_RADIUS` px around the ``tips`` ((K, 2) x, y px)."""
     marks = np.zeros_like(mask) if hard is None else (np.asarray(hard) > 0).astype(mask.dtype)
-    return np.stack([mask, marks], axis=-1)
+    tip_disks = np.zeros_like(mask)
+    for x, y in np.rint(tips).astype(int):
+        cv2.circle(tip_disks, (int(x), int(y)), TIP_MARK_RADIUS, 1, -1)
+    return np.stack([mask, marks, tip_disks], axis=-1)
 
 
 def _check_crop(crop: int | None) -> None:
@@ -132,7 +142,7 @@ class SyntheticDataset(Dataset):
                  crop: int | None = None,
                  backgrounds: Sequence[np.ndarray] | None = None,
                  wire_crop_prob: float = WIRE_CROP_PROB, hard_crop_prob: float = 0.0,
-                 tip_crop_prob: float = 0.0, with_hard: bool = False) -> None:
+                 tip_crop_prob: float = 0.0, with_marks: bool = False) -> None:
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         _check_crop(crop)
@@ -143,7 +153,7 @@ class SyntheticDataset(Dataset):
         self.hard_crop_prob = _check_prob(hard_crop_prob, "hard_crop_prob")
         self.tip_crop_prob = _check_prob(tip_crop_prob, "tip_crop_prob")
         self.backgrounds = list(backgrounds) if backgrounds else None
-        self.with_hard = with_hard
+        self.with_marks = with_marks
 
     def __len__(self) -> int:
         return self.length
@@ -153,8 +163,8 @@ class SyntheticDataset(Dataset):
             raise IndexError(f"index {index} out of range for {self.length} items")
         frame = Simulator(self.config, (self.seed, index), self.backgrounds).sequence(1)[0]
         image, mask = frame.image, frame.mask
-        if self.with_hard:
-            mask = _with_hard(mask, frame.hard)
+        if self.with_marks:
+            mask = _with_marks(mask, frame.hard, _tips(frame.wires))
         if self.crop is not None:
             rng = np.random.default_rng((self.seed, index, 1))
             image, mask = wire_biased_crop(rng, image, mask, self.crop, self.wire_crop_prob,
@@ -173,14 +183,14 @@ class FolderDataset(Dataset):
     def __init__(self, path: str | Path, crop: int | None = None, augment: bool = False,
                  seed: int = 0, wire_crop_prob: float = WIRE_CROP_PROB,
                  hard_crop_prob: float = 0.0, tip_crop_prob: float = 0.0,
-                 check: bool = True, with_hard: bool = False) -> None:
+                 check: bool = True, with_marks: bool = False) -> None:
         _check_crop(crop)
         self.folder = load_folder(path, check=check)
         self.crop, self.augment, self.seed, self.epoch = crop, augment, int(seed), 0
         self.wire_crop_prob = _check_prob(wire_crop_prob)
         self.hard_crop_prob = _check_prob(hard_crop_prob, "hard_crop_prob")
         self.tip_crop_prob = _check_prob(tip_crop_prob, "tip_crop_prob")
-        self.with_hard = with_hard
+        self.with_marks = with_marks
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of ``epoch``."""
@@ -194,8 +204,8 @@ class FolderDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self.folder)} items")
         sample = self.folder.samples[index]
         image, mask, hard = sample.image, sample.mask, sample.hard
-        if self.with_hard:
-            mask = _with_hard(mask, hard)
+        if self.with_marks:
+            mask = _with_marks(mask, hard, _tips(sample.wires))
         rng = np.random.default_rng((self.seed, index, self.epoch))
         if self.crop is not None:
             # Crop first (on the hard marks too), then augment the crop: cheaper, and the

@@ -109,18 +109,39 @@ def focal_loss(logits: Tensor, target: Tensor, alpha: float = 0.25, gamma: float
         return _reduce(y * pos + (1.0 - y) * neg, reduction)
 
 
-def hard_negative_weights(target: Tensor, hard: Tensor, weight: float) -> Tensor:
+def hard_negative_weights(target: Tensor, hard: Tensor, weight: float,
+                          guard_px: int = 0) -> Tensor:
     """Per-pixel loss weights: ``weight`` on marked distractor pixels that are not wire, else 1.
 
     ``target`` (wire, {0, 1}) and ``hard`` (the simulator's distractor marks: ECG and pacing
-    leads, catheters, stents, filling vessels; {0, 1}) have the same shape. Multiplying a
-    per-pixel loss by these weights makes a false mark on a lead cost ``weight`` times a
-    false mark elsewhere; the wire's own pixels keep weight 1 where a mark overlaps them.
+    leads, catheters, stents, filling vessels; {0, 1}) have the same shape, (N, C, H, W).
+    Multiplying a per-pixel loss by these weights makes a false mark on a lead cost
+    ``weight`` times a false mark elsewhere; the wire's own pixels keep weight 1 where a
+    mark overlaps them, and so does every pixel within ``guard_px`` px (Chebyshev distance)
+    of a wire pixel. The guard matters because a wire runs inside marked objects: the
+    catheter it leaves and the filled vessel it is in, which goes on past the tip. Weighting
+    that lumen next to the wire teaches the model to stop short of the tip.
     """
     if target.shape != hard.shape:
         raise ValueError(f"target {tuple(target.shape)} and hard {tuple(hard.shape)} must "
                          "have the same shape")
-    return 1.0 + (float(weight) - 1.0) * hard * (1.0 - target)
+    if guard_px < 0:
+        raise ValueError(f"guard_px must be >= 0, got {guard_px}")
+    near_wire = target
+    if guard_px:
+        near_wire = F.max_pool2d(target, 2 * guard_px + 1, stride=1, padding=guard_px)
+    return 1.0 + (float(weight) - 1.0) * hard * (1.0 - near_wire)
+
+
+def tip_weights(tips: Tensor, weight: float) -> Tensor:
+    """Per-pixel loss weights: ``weight`` inside the disks marked around the wires' tips, else 1.
+
+    ``tips`` ({0, 1}, any shape) is the tip channel of ``with_marks`` training targets
+    (franet_core.datasets.TIP_MARK_RADIUS). Wire and background pixels there weigh alike: the
+    loss asks harder both for the coil up to the tip and for nothing past it, which is where
+    a tracker's published tip is decided.
+    """
+    return 1.0 + (float(weight) - 1.0) * tips
 
 
 def bce_loss(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -59,7 +59,7 @@ import torch.nn.functional as F
 
 from franet_core import atomic, checkpoint, config as config_io
 from franet_core.datasets import WIRE_CROP_PROB
-from franet_core.losses import hard_negative_weights
+from franet_core.losses import hard_negative_weights, tip_weights
 from franet_core.metrics import METRICS, MetricAccumulator
 from franet_core.sim import SimConfig
 
@@ -89,7 +89,12 @@ class TrainConfig:
     tracker must reach; folders carry tips in ``annotations.json``).
     ``hard_weight`` multiplies the loss of those marked distractor pixels (not wire) in every
     training sample, crop or full frame (1: the paper's loss, unweighted): a hard-negative
-    lever that, unlike ``hard_crop_prob``, still acts when training on whole frames.
+    lever that, unlike ``hard_crop_prob``, still acts when training on whole frames;
+    ``hard_guard_px`` keeps weight 1 within that many px of the wire (the lumen the wire
+    runs in and the vessel past its tip; franet_core.losses.hard_negative_weights).
+    ``tip_weight`` multiplies the loss within a few px of every wire tip (wire and background
+    alike; franet_core.losses.tip_weights), where the published tip is decided; a pixel both
+    near a tip and on a distractor takes the larger weight.
     ``backgrounds`` is the folder holding the real angiograms of the recorded split
     (``franet_core/sim/background_split.yaml``): the simulator composites the "train" files
     behind training wires and the "val" files behind validation wires, with probability
@@ -138,6 +143,8 @@ class TrainConfig:
     hard_crop_prob: float = 0.0
     tip_crop_prob: float = 0.0
     hard_weight: float = 1.0
+    hard_guard_px: int = 0
+    tip_weight: float = 1.0
     sim: SimConfig = SimConfig()
     sim_fraction: float | None = None
     backgrounds: str | None = None
@@ -169,6 +176,10 @@ class TrainConfig:
             raise ValueError(f"grad_clip_norm must be > 0 or null, got {self.grad_clip_norm}")
         if not self.hard_weight > 0:
             raise ValueError(f"hard_weight must be > 0, got {self.hard_weight}")
+        if not self.tip_weight > 0:
+            raise ValueError(f"tip_weight must be > 0, got {self.tip_weight}")
+        if self.hard_guard_px < 0:
+            raise ValueError(f"hard_guard_px must be >= 0 px, got {self.hard_guard_px}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.time_budget_min is not None and not self.time_budget_min > 0:
@@ -288,18 +299,19 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, int, list[Any], Dataset]:
 
     parts: list[Dataset] = []
     n_sim = 0
-    with_hard = cfg.hard_weight != 1.0  # training targets carry the distractor marks
+    # Training targets carry the distractor and tip marks when the loss weighs them.
+    with_marks = cfg.hard_weight != 1.0 or cfg.tip_weight != 1.0
     if cfg.uses_sim:
         n_sim = cfg.epochs * cfg.steps_per_epoch * cfg.batch_size
         train_bg = resolve_backgrounds(cfg.backgrounds, "train") if cfg.backgrounds else None
         parts.append(SyntheticDataset(cfg.sim, cfg.train_seed, n_sim, crop=cfg.crop,
                                       backgrounds=train_bg, wire_crop_prob=cfg.wire_crop_prob,
                                       hard_crop_prob=cfg.hard_crop_prob,
-                                      tip_crop_prob=cfg.tip_crop_prob, with_hard=with_hard))
+                                      tip_crop_prob=cfg.tip_crop_prob, with_marks=with_marks))
     folders = [FolderDataset(p, crop=cfg.crop, augment=True, seed=cfg.seed,
                              wire_crop_prob=cfg.wire_crop_prob,
                              hard_crop_prob=cfg.hard_crop_prob, tip_crop_prob=cfg.tip_crop_prob,
-                             check=False, with_hard=with_hard) for p in cfg.data]
+                             check=False, with_marks=with_marks) for p in cfg.data]
     parts += folders
     if cfg.val_data:
         val: Dataset = torch.utils.data.ConcatDataset(
@@ -535,7 +547,7 @@ def _start(cfg: TrainConfig, out: Path, resume: bool) -> _Run:
         _init_model(cfg, model)
     optimizer = build_optimizer(cfg, model.parameters())
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
-    # Per-pixel losses, weighted (hard_weight) and averaged in _train_epoch.
+    # Per-pixel losses, weighted (hard_weight, tip_weight) and averaged in _train_epoch.
     loss_fn = build_loss(cfg.loss, **{**cfg.loss_config, "reduction": "none"})
     run = _Run(model, model, optimizer, scaler, loss_fn, device, dist_env, PlateauState(cfg.lr))
     if resume:
@@ -579,10 +591,13 @@ def _train_epoch(cfg: TrainConfig, run: _Run, train_set: Dataset, n_sim: int,
         with torch.autocast(device_type=device.type, dtype=torch.float16,
                             enabled=run.scaler.is_enabled()):
             logits = run.net(images)
-        target, hard = masks[:, :1], masks[:, 1:]
+        target = masks[:, :1]
         pixel_loss = run.loss_fn(logits.float(), target)
-        if hard.shape[1]:  # with_hard datasets: the distractor marks weigh hard_weight
-            pixel_loss = pixel_loss * hard_negative_weights(target, hard, cfg.hard_weight)
+        if masks.shape[1] > 1:  # with_marks datasets: distractor and tip marks weigh more
+            hard, tips = masks[:, 1:2], masks[:, 2:3]
+            pixel_loss = pixel_loss * torch.maximum(
+                hard_negative_weights(target, hard, cfg.hard_weight, cfg.hard_guard_px),
+                tip_weights(tips, cfg.tip_weight))
         loss = pixel_loss.mean()
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()

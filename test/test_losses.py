@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from franet_core.losses import (LOSS_NAMES, augmented_focal_loss, build_loss, focal_loss,
-                                ghmc_loss, hard_negative_weights)
+                                ghmc_loss, hard_negative_weights, tip_weights)
 
 
 def _np_logsig(z: np.ndarray) -> np.ndarray:
@@ -222,3 +222,38 @@ def test_hard_negative_weights_match_a_float64_loop() -> None:
     np.testing.assert_array_equal(got.double().numpy(), ref)
     with pytest.raises(ValueError, match="same shape"):
         hard_negative_weights(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5), 5.0)
+
+
+def test_hard_negative_weights_guard_the_wire_neighbourhood() -> None:
+    """With ``guard_px`` g, a marked pixel within Chebyshev distance g of any wire pixel keeps
+    weight 1 (the lumen around the wire and past its tip); farther ones get ``weight``."""
+    rng = np.random.default_rng(5)
+    y = (rng.random((2, 1, 13, 17)) < 0.03).astype(np.float64)
+    hard = (rng.random(y.shape) < 0.5).astype(np.float64)
+    g = 2
+    got = hard_negative_weights(torch.tensor(y, dtype=torch.float32),
+                                torch.tensor(hard, dtype=torch.float32), 3.0, guard_px=g)
+    ref = np.ones_like(y)
+    for n, c, i, j in np.ndindex(y.shape):
+        window = y[n, c, max(i - g, 0):i + g + 1, max(j - g, 0):j + g + 1]
+        if hard[n, c, i, j] == 1.0 and not window.any():
+            ref[n, c, i, j] = 3.0
+    unguarded = hard_negative_weights(torch.tensor(y), torch.tensor(hard), 3.0).numpy()
+    assert (ref == 1.0).sum() > (unguarded == 1.0).sum()  # the guard changed something
+    assert ref.max() == 3.0
+    np.testing.assert_array_equal(got.double().numpy(), ref)
+    with pytest.raises(ValueError, match="guard_px"):
+        hard_negative_weights(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), 5.0, -1)
+
+
+def test_tip_weights_match_a_float64_loop() -> None:
+    """``weight`` inside the tip disks, wire or not, and 1 elsewhere."""
+    rng = np.random.default_rng(6)
+    tips = (rng.random((2, 1, 7, 5)) < 0.3).astype(np.float64)
+    got = tip_weights(torch.tensor(tips, dtype=torch.float32), 4.0)
+    ref = np.ones_like(tips)
+    for idx in np.ndindex(tips.shape):
+        if tips[idx] == 1.0:
+            ref[idx] = 4.0
+    assert ref.min() == 1.0 and ref.max() == 4.0
+    np.testing.assert_array_equal(got.double().numpy(), ref)

@@ -327,36 +327,44 @@ def test_trains_from_data_folders_without_the_simulator(tmp_path):
     assert tiny_config(data=("x",), sim_fraction=0.5).uses_sim
 
 
-def test_hard_marks_travel_with_the_wire_and_weigh_in_the_loss(tmp_path):
-    """``hard_weight`` != 1: training targets carry the distractor marks as a second channel,
-    cropped and augmented exactly like the wire, and the weighted loss differs from the
-    paper's. (The marks are replaced by copies of the wire masks, so any misalignment from
-    cropping, flips, rotations or the affine warp would show as unequal channels.)"""
+def test_marks_travel_with_the_wire_and_weigh_in_the_loss(tmp_path):
+    """``hard_weight`` or ``tip_weight`` != 1: training targets carry the distractor marks and
+    the tip disks as channels 2 and 3, cropped and augmented exactly like the wire, and the
+    weighted loss differs from the paper's. (The distractor marks are replaced by copies of
+    the wire masks, so any misalignment from cropping, flips, rotations or the affine warp
+    would show as unequal channels; each tip disk must hold the wire's distal end.)"""
     import shutil
 
     from franet_core.data import write_data_folder
-    from franet_core.datasets import FolderDataset, SyntheticDataset
+    from franet_core.datasets import TIP_MARK_RADIUS, FolderDataset, SyntheticDataset
     from franet_core.sim import SimConfig, Simulator
 
     sim = Simulator(SimConfig(size=64, kind="mono"), seed=12)
     names = write_data_folder(tmp_path / "train", [sim.sequence(3)])
     shutil.rmtree(tmp_path / "train" / "hard", ignore_errors=True)
-    unmarked = FolderDataset(tmp_path / "train", crop=32, augment=True, with_hard=True)[0][1]
-    assert unmarked.shape == (2, 32, 32) and not unmarked[1].any()  # a folder without hard/
+    unmarked = FolderDataset(tmp_path / "train", crop=32, augment=True, with_marks=True)[0][1]
+    assert unmarked.shape == (3, 32, 32) and not unmarked[1].any()  # a folder without hard/
     (tmp_path / "train" / "hard").mkdir()
     for name in names:
         shutil.copy(tmp_path / "train" / "masks" / f"{name}.png",
                     tmp_path / "train" / "hard" / f"{name}.png")
-    data = FolderDataset(tmp_path / "train", crop=32, augment=True, with_hard=True)
+    data = FolderDataset(tmp_path / "train", crop=32, augment=True, with_marks=True)
+    whole = FolderDataset(tmp_path / "train", augment=True, with_marks=True)
     for epoch in range(4):
         data.set_epoch(epoch)
+        whole.set_epoch(epoch)
         for i in range(len(data)):
             image, target = data[i]
-            assert image.shape == (1, 32, 32) and target.shape == (2, 32, 32)
+            assert image.shape == (1, 32, 32) and target.shape == (3, 32, 32)
             assert torch.equal(target[0], target[1])
+            target = whole[i][1]
+            disk = target[2] > 0
+            assert 0.8 * np.pi * TIP_MARK_RADIUS ** 2 < disk.sum() < 1.2 * np.pi * (
+                TIP_MARK_RADIUS + 1) ** 2  # one mono wire: one disk, warped but whole
+            assert (target[0] > 0)[disk].any() and (target[0] > 0)[~disk].any()
     assert FolderDataset(tmp_path / "train")[0][1].shape == (1, 64, 64)  # default: wire only
-    simulated = SyntheticDataset(SimConfig(size=64), length=1, crop=32, with_hard=True)[0][1]
-    assert simulated.shape == (2, 32, 32)
+    simulated = SyntheticDataset(SimConfig(size=64), length=1, crop=32, with_marks=True)[0][1]
+    assert simulated.shape == (3, 32, 32)
 
     losses = {}
     for weight in (1.0, 5.0):
@@ -372,8 +380,22 @@ def test_hard_marks_travel_with_the_wire_and_weigh_in_the_loss(tmp_path):
                       val_data=(str(tmp_path / "train"),), hard_weight=5.0)
     weighted = train(cfg, tmp_path / "run_beside", progress=False)["history"][0]["loss"]
     assert np.isfinite(weighted) and weighted > losses[1.0]
+    # The band lies 6 px beside the wire: a 6 px guard keeps it at weight 1 again, all but
+    # where a crop's edge cut the wire off its band (or np.roll wrapped it round).
+    cfg = tiny_config(epochs=1, data=(str(tmp_path / "train"),),
+                      val_data=(str(tmp_path / "train"),), hard_weight=5.0, hard_guard_px=6)
+    guarded = train(cfg, tmp_path / "run_guarded", progress=False)["history"][0]["loss"]
+    assert losses[1.0] <= guarded < losses[1.0] + 0.1 * (weighted - losses[1.0])
     with pytest.raises(ValueError, match="hard_weight"):
         tiny_config(hard_weight=0.0)
+    with pytest.raises(ValueError, match="hard_guard_px"):
+        tiny_config(hard_guard_px=-1)
+    cfg = tiny_config(epochs=1, data=(str(tmp_path / "train"),),
+                      val_data=(str(tmp_path / "train"),), tip_weight=5.0)
+    tipped = train(cfg, tmp_path / "run_tips", progress=False)["history"][0]["loss"]
+    assert np.isfinite(tipped) and tipped > losses[1.0]
+    with pytest.raises(ValueError, match="tip_weight"):
+        tiny_config(tip_weight=0.0)
 
 
 def test_validation_keeps_the_best_threshold_of_its_sweep():
