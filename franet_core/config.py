@@ -78,6 +78,26 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, *, where: str = "con
         raise ValueError(f"{where}: {exc}") from exc
 
 
+def apply_overrides(data: dict[str, Any], pairs: list[str], *, flag: str = "--set") -> None:
+    """Apply ``KEY=VALUE`` pairs to ``data`` in place; values are read as YAML.
+
+    Dotted keys reach nested configs (``sim.kind=dual``). A pair without ``=`` or a dotted
+    key through a non-mapping is a ValueError naming ``flag`` and the pair; unknown keys
+    and wrong types are left to :func:`from_dict`, which names the field.
+    """
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        *parents, leaf = key.strip().split(".")
+        node = data
+        for name in parents:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{flag} {key}: {name} is not a nested config")
+        node[leaf] = yaml.safe_load(value)
+
+
 def check_type(value: Any, hint: Any, where: str) -> Any:
     """Return ``value`` (an int widened to float, a list to a tuple) if it fits ``hint``.
 

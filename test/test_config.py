@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from franet_core.config import from_dict, load_file, save_file, to_dict
+from franet_core.config import apply_overrides, from_dict, load_file, save_file, to_dict
 
 
 @dataclass(frozen=True)
@@ -107,3 +107,13 @@ def test_numbers_widen_and_yaml_exponents_parse():
     cfg = from_dict(Typed, {"x": 2, "pair": [0, "1e-3"], "size": None, "names": ["a"]})
     assert cfg.x == 2.0 and isinstance(cfg.x, float)
     assert cfg.pair == (0.0, 0.001) and cfg.names == ("a",) and cfg.size is None
+
+
+def test_overrides_reach_nested_keys_and_bad_pairs_are_named():
+    data = {"lr": 0.5}
+    apply_overrides(data, ["inner.t=7", "lr=1e-3", "inner.sizes=[3, 4]"])
+    assert from_dict(Outer, data) == Outer(lr=1e-3, inner=Inner(t=7, sizes=(3, 4)))
+    with pytest.raises(ValueError, match=r"--set expects KEY=VALUE, got 'lr'"):
+        apply_overrides({}, ["lr"])
+    with pytest.raises(ValueError, match=r"--set lr\.t: lr is not a nested config"):
+        apply_overrides({"lr": 0.5}, ["lr.t=1"])

@@ -187,6 +187,11 @@ def test_synth_command_writes_valid_folder(tmp_path):
     assert sheet is not None and sheet.shape[2] == 3
     assert main(["synth", "--out", str(tmp_path / "x"), "--backgrounds",
                  str(tmp_path / "none")]) == 2
+    # --set changes a simulator setting; an unknown one is a usage error naming it
+    assert main(["synth", "--out", str(tmp_path / "free"), "--sequences", "1", "--frames",
+                 "1", "--size", "64", "--seed", "3", "--set", "ecg_prob=0",
+                 "vessel_marks=false"]) == 0
+    assert main(["synth", "--out", str(tmp_path / "y"), "--set", "vessel_mark=false"]) == 2
 
 
 def test_synth_wire_free_writes_backgrounds_as_negatives(tmp_path):

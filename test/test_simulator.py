@@ -175,6 +175,22 @@ def test_contrast_fills_over_frames():
         assert max(darkened) == brightened == 0, seed
 
 
+def test_vessel_marks_change_the_marks_only():
+    """``vessel_marks=False`` drops the contrast-filled vessels from the hard-negative marks
+    and leaves the frames, masks and other marks exactly as they were (the same random
+    draws), so two training sets that differ only in their marks can be compared."""
+    config = SimConfig(size=128, kind="mono", contrast_prob=1.0)
+    with_vessels = Simulator(config, seed=5).sequence(2)
+    without = Simulator(SimConfig(size=128, kind="mono", contrast_prob=1.0,
+                                  vessel_marks=False), seed=5).sequence(2)
+    for a, b in zip(with_vessels, without):
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+        assert a.hard is not None
+        kept = np.zeros_like(a.hard) if b.hard is None else b.hard
+        assert not (kept & ~a.hard.astype(bool)).any()  # nothing new is marked
+        assert kept.sum() < a.hard.sum()                # and the vessels are gone
+
+
 def test_wire_darkens_the_image():
     """The rendered wire attenuates: wire pixels are darker than their neighbourhood."""
     import cv2

@@ -20,7 +20,9 @@ training), DIR/annotations.json (per-frame wires: id, centerline proximal -> tip
 DIR/contact_sheet.png (raw frames and frames with the ground-truth mask in green).
 Sequence s is simulated from the seed pair (--seed, s), so the folder is deterministic for
 --seed whatever --workers is. ``--preset`` rebuilds a held-out test domain exactly
-(franet_core.sim.presets; its own seed unless --seed is given).
+(franet_core.sim.presets; its own seed unless --seed is given). ``--set KEY=VALUE`` changes
+any SimConfig field after that (``--set vessel_marks=false``: the same frames, marks without
+the contrast-filled vessels).
 
 ``--wire-free`` writes the real backgrounds themselves instead, one frame each
 (DIR/images/rNNNN_f0000.png, empty masks, no wires): a validation folder of real X-ray on
@@ -67,6 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: the preset's or the simulator's, 0.6; 1 = all)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes simulating sequences in parallel")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="override a simulator setting (a SimConfig field, value read as "
+                             "YAML), after --preset and --kind; repeatable, e.g. --set "
+                             "ecg_prob=0 vessel_marks=false")
     parser.add_argument("--wire-free", action="store_true",
                         help="write the real backgrounds themselves as wire-free frames (empty "
                              "masks), one per image, instead of simulating: the false marks "
@@ -153,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from franet_core import config as config_io
     from franet_core.contact_sheet import overlay_mask
     from franet_core.data import DataFolderWriter
     from franet_core.sim import PRESETS, SimConfig, preset
@@ -173,6 +180,10 @@ def run(args: argparse.Namespace) -> int:
         SimConfig(size=args.size, kind=args.kind)
     if args.background_prob is not None:
         config = dataclasses.replace(config, background_prob=args.background_prob)
+    if args.set:
+        fields = config_io.to_dict(config)
+        config_io.apply_overrides(fields, args.set)
+        config = config_io.from_dict(SimConfig, fields, where="synth --set")
     seed = args.seed if args.seed is not None else (chosen.seed if chosen else 0)
     writer = DataFolderWriter(args.out)
     tiles, labels = [], []

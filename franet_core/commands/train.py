@@ -85,8 +85,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve_config(args: argparse.Namespace) -> Any:
     """Build the TrainConfig described by ``args`` (layers as in the module docstring)."""
-    import yaml
-
     from franet_core import config as config_io
     from franet_core.train import TrainConfig
 
@@ -109,17 +107,7 @@ def resolve_config(args: argparse.Namespace) -> Any:
         data.setdefault("sim", {})["kind"] = args.sim_kind
     if args.no_amp:
         data["amp"] = False
-    for pair in args.set:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
-        *parents, leaf = key.strip().split(".")
-        node = data
-        for name in parents:
-            node = node.setdefault(name, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--set {key}: {name} is not a nested config")
-        node[leaf] = yaml.safe_load(value)
+    config_io.apply_overrides(data, args.set)
     return config_io.from_dict(TrainConfig, data, where="train config")
 
 

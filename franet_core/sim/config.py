@@ -70,6 +70,11 @@ Distractors (each a per-sequence probability; all are drawn "shaped as they real
 thicker, coiled, with a tip electrode), ``sternal_prob``, ``clip_prob``, ``stent_prob``,
 ``valve_prob`` (prosthetic valve frames), ``contrast_prob`` (contrast-filled vessel trees),
 ``vessel_density`` (number of extra side trees, 0 = the coronary tree alone).
+``vessel_marks``: whether contrast-filled vessels join the hard-negative marks beside the
+leads, catheters, stents and valves (the marks centre training's hard crops and are what
+``TrainConfig.hard_weight`` weighs; the wire runs inside such a vessel, so weighing them can
+teach the model to drop the wire's distal part: docs/results.md, "Session 10"). It changes
+the marks only, never the frame or its mask.
 """
 from __future__ import annotations
 
@@ -151,6 +156,7 @@ class SimConfig:
     clip_prob: float = 0.3
     stent_prob: float = 0.2
     valve_prob: float = 0.1
+    vessel_marks: bool = True
     noise_free: bool = False
 
     def __post_init__(self) -> None:

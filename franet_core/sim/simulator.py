@@ -362,7 +362,7 @@ class Simulator:
         contrast_mu = (u(0.015, 0.03) if abdominal else u(0.06, 0.14)) if contrast else 0.0
         stack = (np.ascontiguousarray(np.dstack([moving, vessel, vessel * arrival]))
                  if contrast_mu else moving)
-        if contrast_mu:
+        if contrast_mu and cfg.vessel_marks:
             hard |= (vessel > 1.0).astype(np.uint8)
 
         resp_dir = np.array([rng.normal(0, 0.35), 1.0])
