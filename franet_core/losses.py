@@ -45,7 +45,6 @@ from torch import Tensor, nn
 
 __all__ = [
     "LOSS_NAMES",
-    "hard_negative_weights",
     "AugmentedFocalLoss",
     "BCELoss",
     "FocalLoss",
@@ -55,6 +54,9 @@ __all__ = [
     "build_loss",
     "focal_loss",
     "ghmc_loss",
+    "hard_negative_weights",
+    "mark_weights",
+    "tip_weights",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -142,6 +144,19 @@ def tip_weights(tips: Tensor, weight: float) -> Tensor:
     a tracker's published tip is decided.
     """
     return 1.0 + (float(weight) - 1.0) * tips
+
+
+def mark_weights(target: Tensor, hard: Tensor, tips: Tensor, hard_weight: float,
+                 guard_px: int, tip_weight: float) -> Tensor:
+    """Per-pixel loss weights of a ``with_marks`` target: the larger of the two weightings.
+
+    ``target`` (wire), ``hard`` (distractor marks) and ``tips`` (tip disks) are {0, 1}
+    tensors of one shape, (N, 1, H, W). A pixel near a tip that is also on a distractor
+    (a lead crossing the coil) takes ``max(hard, tip)`` rather than their product, so no
+    pixel weighs more than the larger of ``hard_weight`` and ``tip_weight``.
+    """
+    return torch.maximum(hard_negative_weights(target, hard, hard_weight, guard_px),
+                         tip_weights(tips, tip_weight))
 
 
 def bce_loss(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -59,7 +59,7 @@ import torch.nn.functional as F
 
 from franet_core import atomic, checkpoint, config as config_io
 from franet_core.datasets import WIRE_CROP_PROB
-from franet_core.losses import hard_negative_weights, tip_weights
+from franet_core.losses import mark_weights
 from franet_core.metrics import METRICS, MetricAccumulator
 from franet_core.sim import SimConfig
 
@@ -94,7 +94,7 @@ class TrainConfig:
     runs in and the vessel past its tip; franet_core.losses.hard_negative_weights).
     ``tip_weight`` multiplies the loss within a few px of every wire tip (wire and background
     alike; franet_core.losses.tip_weights), where the published tip is decided; a pixel both
-    near a tip and on a distractor takes the larger weight.
+    near a tip and on a distractor takes the larger weight (franet_core.losses.mark_weights).
     ``backgrounds`` is the folder holding the real angiograms of the recorded split
     (``franet_core/sim/background_split.yaml``): the simulator composites the "train" files
     behind training wires and the "val" files behind validation wires, with probability
@@ -595,9 +595,8 @@ def _train_epoch(cfg: TrainConfig, run: _Run, train_set: Dataset, n_sim: int,
         pixel_loss = run.loss_fn(logits.float(), target)
         if masks.shape[1] > 1:  # with_marks datasets: distractor and tip marks weigh more
             hard, tips = masks[:, 1:2], masks[:, 2:3]
-            pixel_loss = pixel_loss * torch.maximum(
-                hard_negative_weights(target, hard, cfg.hard_weight, cfg.hard_guard_px),
-                tip_weights(tips, cfg.tip_weight))
+            pixel_loss = pixel_loss * mark_weights(target, hard, tips, cfg.hard_weight,
+                                                   cfg.hard_guard_px, cfg.tip_weight)
         loss = pixel_loss.mean()
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()

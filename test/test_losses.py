@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from franet_core.losses import (LOSS_NAMES, augmented_focal_loss, build_loss, focal_loss,
-                                ghmc_loss, hard_negative_weights, tip_weights)
+                                ghmc_loss, hard_negative_weights, mark_weights,
+                                tip_weights)
 
 
 def _np_logsig(z: np.ndarray) -> np.ndarray:
@@ -256,4 +257,27 @@ def test_tip_weights_match_a_float64_loop() -> None:
         if tips[idx] == 1.0:
             ref[idx] = 4.0
     assert ref.min() == 1.0 and ref.max() == 4.0
+    np.testing.assert_array_equal(got.double().numpy(), ref)
+
+
+def test_mark_weights_take_the_larger_weighting_per_pixel() -> None:
+    """Each pixel: ``tip_weight`` in a tip disk, ``hard_weight`` on a distractor farther than
+    the guard from the wire, the larger of the two where both hold, else 1 (float64 loop)."""
+    rng = np.random.default_rng(7)
+    shape = (2, 1, 11, 13)
+    y = (rng.random(shape) < 0.05).astype(np.float64)
+    hard = (rng.random(shape) < 0.5).astype(np.float64)
+    tips = (rng.random(shape) < 0.3).astype(np.float64)
+    g, wh, wt = 1, 5.0, 3.0
+    got = mark_weights(*(torch.tensor(a, dtype=torch.float32) for a in (y, hard, tips)),
+                       hard_weight=wh, guard_px=g, tip_weight=wt)
+    ref = np.ones(shape)
+    for n, c, i, j in np.ndindex(shape):
+        near = y[n, c, max(i - g, 0):i + g + 1, max(j - g, 0):j + g + 1].any()
+        on_distractor = hard[n, c, i, j] == 1.0 and not near
+        in_tip = tips[n, c, i, j] == 1.0
+        ref[n, c, i, j] = max(wh if on_distractor else 1.0, wt if in_tip else 1.0)
+    assert set(np.unique(ref)) == {1.0, 3.0, 5.0}  # every case occurs
+    both = (tips == 1.0) & (ref == 5.0)
+    assert both.any()  # a tip pixel on a distractor takes 5, not 3 or 15
     np.testing.assert_array_equal(got.double().numpy(), ref)
