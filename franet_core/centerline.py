@@ -76,7 +76,9 @@ class CenterlineConfig:
         chords ``corner_span_px`` before and after a point is cut there (two wire tips
         touching form such a "V"; a guidewire bends more gently).
     bridge_gap_px: largest gap between two wire ends that may be bridged.
-    bridge_angle_deg: both end tangents must point at the other end within this angle.
+    bridge_angle_deg: both end tangents must point at the other end within this angle
+        (ends closer than ``junction_skip_px``, which thinning at a junction can leave
+        side by side: must point against each other within it).
     min_wire_px: wires shorter than this after bridging are dropped.
     extend_ends: thinning stops short of a wire's round end; extend each end along its
         tangent to the mask boundary minus the local half-width (see :func:`_extend_end`).
@@ -539,7 +541,10 @@ def _bridge(wires: list[np.ndarray], config: CenterlineConfig) -> list[np.ndarra
     a, b = pairs[:, 0], pairs[:, 1]
     gap = pos[b] - pos[a]
     dist = np.hypot(gap[:, 0], gap[:, 1])
-    close = (dist < 1.0)[:, None]
+    # Ends closer than junction_skip_px are judged by their tangents alone: where thinning
+    # splits a wire at a junction, the two ends can lie side by side or overlap by a pixel or
+    # two, and the direction of so short a gap says nothing about the wire.
+    close = (dist < max(config.junction_skip_px, 1))[:, None]
     g = np.where(close, 0.5 * (dirs[a] - dirs[b]), gap / np.maximum(dist, 1.0)[:, None])
     ca, cb = np.einsum("ij,ij->i", dirs[a], g), -np.einsum("ij,ij->i", dirs[b], g)
     ok = (ca >= cos_max) & (cb >= cos_max)

@@ -16,9 +16,12 @@
 
 A guidewire enters the field of view from its edge (the catheter side: the image border or
 a collimator shutter, :mod:`franet_core.field_of_view`) and its tip lies inside the field, so
-in a single frame the end *farther from the field's edge* is taken as the tip. The tracker
-keeps that choice consistent over time (:mod:`franet_core.tracker`) and may
-override it with :func:`reverse` when history says otherwise.
+in a single frame the end *farther from the field's edge* is taken as the tip. A second
+cue is what an end touches: a piece that leaves the body of another wire (a second wire
+beside the first in the guiding catheter, a branch) comes from there, and a tip is a free
+end (:func:`attachment_vote`). The tracker weighs both, keeps the choice consistent over
+time (:mod:`franet_core.tracker`) and may override it with :func:`reverse` when history
+says otherwise.
 
 Coordinates: px, x right, y down, origin at the centre of the top-left pixel. Angles: rad,
 ``atan2(dy, dx)`` of the direction pointing distally (towards the tip).
@@ -34,7 +37,7 @@ from franet_core.field_of_view import FieldOfView
 from franet_core.types import WireObservation
 
 __all__ = ["Field", "as_field", "border_distance", "orient_polyline", "tip_angle", "observe",
-           "reverse", "border_vote"]
+           "reverse", "border_vote", "attachment_vote"]
 
 #: Where a frame's wires may enter: its :class:`FieldOfView`, or an (H, W) shape for a frame
 #: whose whole image is the field.
@@ -109,3 +112,35 @@ def border_vote(observation: WireObservation, field: Field, margin_px: float) ->
     prox = field.border_distance(observation.centerline[0]) <= margin_px
     tip = field.border_distance(observation.tip) <= margin_px
     return int(prox) - int(tip)
+
+
+def attachment_vote(observation: WireObservation, others: list[WireObservation],
+                    attach_px: float) -> int:
+    """Single-frame evidence on the orientation of ``observation`` from the other wires.
+
+    An end is attached when it lies within ``attach_px`` of the *body* of another observed
+    centerline: a point more than ``2 * attach_px`` of arc length from both of that
+    centerline's ends. +1: the proximal end is attached and the tip is free (orientation
+    confirmed); -1: the tip is attached and the proximal end free (contradicted: a piece
+    that leaves another wire's side starts there; on dual-wire validation frames the edge
+    rule took such a junction for the tip); 0: no evidence (both, neither, or
+    ``attach_px`` 0). Ends that only meet another piece's end say nothing: a second wire
+    can leave the first right at its tip. Distances in px, as the centerlines are.
+    """
+    if attach_px <= 0 or not others:
+        return 0
+    bodies = [_body(o.centerline, 2.0 * attach_px) for o in others]
+    points = np.concatenate(bodies)
+    if not len(points):
+        return 0
+
+    def attached(end: np.ndarray) -> bool:
+        return bool(np.min(np.linalg.norm(points - end, axis=1)) <= attach_px)
+
+    return int(attached(observation.centerline[0])) - int(attached(observation.tip))
+
+
+def _body(points: np.ndarray, margin_px: float) -> np.ndarray:
+    """The points of a polyline more than ``margin_px`` of arc length from both its ends."""
+    arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))]
+    return points[(arc > margin_px) & (arc < arc[-1] - margin_px)]

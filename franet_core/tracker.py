@@ -53,7 +53,7 @@ from scipy.optimize import linear_sum_assignment
 
 from franet_core.centerline import centerline_distance
 from franet_core.field_of_view import FieldOfView
-from franet_core.tip import as_field, border_vote, Field, reverse
+from franet_core.tip import as_field, attachment_vote, border_vote, Field, reverse
 from franet_core.types import WireObservation, WireState, WireStatus
 
 __all__ = ["TrackerConfig", "TipKalman", "Tracker"]
@@ -88,6 +88,9 @@ class TrackerConfig:
         flip. Off by default: on simulated sequences a wire sliding through the collimator
         edge, or cardiac motion, mimics it; the end that moves always confirms the tip.
     border_margin_px: an end this close to the field of view's edge is "at the edge".
+    attach_px: an end this close to another observed wire's centerline is attached to it,
+        evidence that it is the proximal end (:func:`franet_core.tip.attachment_vote`);
+        weighed with the edge evidence when a track starts and at every update. 0 disables.
     motion_margin_px: end displacements (px/frame) below this count as standing still.
     new_track_edge_px: a new track starts only from an observation whose proximal end lies
         within this many px of the field of view's edge (a guidewire enters the field from
@@ -110,6 +113,7 @@ class TrackerConfig:
     flip_frames: int = 3
     motion_flip: bool = False
     border_margin_px: float = 8.0
+    attach_px: float = 6.0
     motion_margin_px: float = 1.0
     new_track_edge_px: float = 0.0
 
@@ -158,6 +162,11 @@ class TipKalman:
     def position_covariance(self) -> np.ndarray:
         """2×2 position covariance in px²."""
         return self.P[:2, :2].copy()
+
+
+def _others(observations: list[WireObservation], i: int) -> list[WireObservation]:
+    """Every observation but the ``i``-th."""
+    return observations[:i] + observations[i + 1:]
 
 
 def _thin(line: np.ndarray, max_points: int = 32) -> np.ndarray:
@@ -214,7 +223,8 @@ class Tracker:
             t.kf.predict()
         matches, unmatched_obs = self._assign(observations)
         matched = {ti for ti, oi in matches
-                   if self._correct(self._tracks[ti], observations[oi], field)}
+                   if self._correct(self._tracks[ti], observations[oi], field,
+                                    _others(observations, oi))}
         for ti, t in enumerate(self._tracks):
             if ti not in matched:
                 t.missed += 1
@@ -224,7 +234,7 @@ class Tracker:
                     t.missed = max(t.missed, cfg.max_predicted_frames + 1)
         self._tracks = [t for t in self._tracks if t.missed <= cfg.max_missed_frames]
         for oi in sorted(unmatched_obs, key=lambda i: -observations[i].length_px):
-            self._start(observations[oi], field)
+            self._start(observations[oi], field, _others(observations, oi))
         return [self._state(t) for t in sorted(self._tracks, key=lambda t: t.id)]
 
     def _assign(self, observations: list[WireObservation]) -> tuple[list[tuple[int, int]],
@@ -251,8 +261,12 @@ class Tracker:
         used = {c for _, c in pairs}
         return pairs, [i for i in range(len(observations)) if i not in used]
 
-    def _correct(self, t: _Track, obs: WireObservation, field: FieldOfView | None) -> bool:
-        """Fold a matched observation into ``t``; False when its tip was not accepted."""
+    def _correct(self, t: _Track, obs: WireObservation, field: FieldOfView | None,
+                 others: list[WireObservation]) -> bool:
+        """Fold a matched observation into ``t``; False when its tip was not accepted.
+
+        ``others``: the frame's other observations (attachment evidence on the tip end).
+        """
         cfg = self.config
         if t.missed > cfg.max_predicted_frames:  # re-acquired after LOST: start afresh
             t.kf, t.obs, t.missed, t.flip_evidence = TipKalman(obs.tip, cfg), obs, 0, 0
@@ -260,7 +274,7 @@ class Tracker:
         pred = t.kf.position
         if np.linalg.norm(obs.centerline[0] - pred) < np.linalg.norm(obs.tip - pred):
             obs = reverse(obs)  # keep the track's tip end
-        vote = 0
+        vote = -attachment_vote(obs, others, cfg.attach_px)
         if field is not None:
             vote -= border_vote(obs, field, cfg.border_margin_px)
         if t.missed == 0 and cfg.motion_flip:
@@ -287,10 +301,16 @@ class Tracker:
         t.obs, t.missed = obs, 0
         return True
 
-    def _start(self, obs: WireObservation, field: FieldOfView | None) -> None:
+    def _start(self, obs: WireObservation, field: FieldOfView | None,
+               others: list[WireObservation]) -> None:
         cfg = self.config
         if obs.length_px < cfg.min_new_track_px:
             return
+        evidence = attachment_vote(obs, others, cfg.attach_px)
+        if field is not None:
+            evidence += border_vote(obs, field, cfg.border_margin_px)
+        if evidence < 0:  # the caller's orientation (edge distance) is contradicted
+            obs = reverse(obs)
         if (cfg.new_track_edge_px > 0 and field is not None
                 and field.border_distance(obs.centerline[0]) > cfg.new_track_edge_px):
             return

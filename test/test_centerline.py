@@ -122,6 +122,22 @@ def test_parallel_pieces_offset_sideways_are_not_bridged():
     assert len(extract_centerlines(draw([a, b]))) == 2
 
 
+def test_ends_left_side_by_side_by_a_junction_are_joined():
+    """Thinning at a spur can split a wire into pieces whose ends overlap by a pixel or two
+    (seen on validation frames: a wire published as two tracks, one with a false tip at the
+    split). The gap's direction then points backwards; the tangents decide instead. Ends as
+    close but at right angles stay apart."""
+    from franet_core.centerline import _bridge
+
+    config = CenterlineConfig()
+    a = np.stack([np.arange(10.0, 61.0), np.full(51, 30.0)], axis=1)   # ends at x = 60
+    b = np.stack([np.arange(58.0, 111.0), np.full(53, 31.0)], axis=1)  # starts at x = 58
+    joined = _bridge([a, b], config)
+    assert len(joined) == 1 and len(joined[0]) == len(a) + len(b)
+    across = np.stack([np.full(40, 62.0), np.arange(32.0, 72.0)], axis=1)  # 2 px off a's end
+    assert len(_bridge([a, across], config)) == 2
+
+
 def test_wire_touching_border_has_tip_inside():
     truth = curve(lambda t: 0 + 200 * t, lambda t: 30 + 100 * t)
     lines = extract_centerlines(draw([truth]))

@@ -403,3 +403,26 @@ def test_new_tracks_can_be_required_to_enter_at_the_field_edge():
     # Once a track exists, a floating piece of it (a partial detection) still matches it.
     (s,) = strict.update([obs_from_points(straight(60, 128, 201, 128))], SHAPE)
     assert s.id == 0 and s.status == WireStatus.TRACKING
+
+
+def test_a_piece_leaving_another_wires_side_starts_there():
+    """Dual wires that share the catheter: the second wire's visible piece starts on the
+    first wire's body, 120 px from every image edge, and ends free 40 px from the top edge
+    (its tip). The edge rule alone takes the junction for the tip; the
+    attachment evidence (``attach_px``) starts the track with the free end as its tip. A
+    piece that only meets another's *end* (a second wire leaving right at the first's tip)
+    gives no such evidence and keeps the edge rule's orientation."""
+    from franet_core.tip import attachment_vote
+
+    first = obs_from_points(straight(0, 128, 200, 128))        # enters at the left edge
+    branch = obs_from_points(straight(100, 40, 120, 126))      # tip end on first's body
+    (_, b), = [(s.id, s) for s in Tracker(TrackerConfig(attach_px=0.0)).update(
+        [first, branch], SHAPE) if s.id == 1]
+    assert np.allclose(b.tip, [120, 126])  # edge rule: the junction end is "inside"
+    states = Tracker().update([first, branch], SHAPE)
+    assert np.allclose(states[0].tip, [200, 128]) and np.allclose(states[1].tip, [100, 40])
+    assert attachment_vote(branch, [first], 6.0) == -1
+    assert attachment_vote(first, [branch], 6.0) == 0
+    at_its_tip = obs_from_points(straight(203, 126, 230, 60))  # starts at first's tip
+    assert attachment_vote(at_its_tip, [first], 6.0) == 0
+    assert attachment_vote(branch, [first], 0.0) == 0
