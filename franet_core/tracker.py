@@ -88,8 +88,8 @@ class TrackerConfig:
         flip. Off by default: on simulated sequences a wire sliding through the collimator
         edge, or cardiac motion, mimics it; the end that moves always confirms the tip.
     border_margin_px: an end this close to the field of view's edge is "at the edge".
-    attach_px: an end this close to another observed wire's centerline is attached to it,
-        evidence that it is the proximal end (:func:`franet_core.tip.attachment_vote`);
+    attach_px: an end this close to the body of another observed wire is attached to it:
+        evidence that it is the proximal end (a second wire leaving the first's side),
         weighed with the edge evidence when a track starts and at every update. 0 disables.
     motion_margin_px: end displacements (px/frame) below this count as standing still.
     new_track_edge_px: a new track starts only from an observation whose proximal end lies
