@@ -27,7 +27,8 @@ Steps, each a small function below:
    two Y-junctions close together), prune short terminal spurs;
 5. chain edges into wires: through a junction an edge continues into the edge whose
    direction agrees best (straight continuation), so two crossing wires stay two wires;
-6. bridge small gaps between wire ends that point at each other (contrast dropouts);
+6. bridge small gaps between wire ends that point at each other (contrast dropouts), and
+   longer ones where the probability map shows the wire just under the threshold;
 7. fit a smoothing spline (``scipy.interpolate.splprep``) per wire and resample it every
    ``sample_step_px`` of arc length.
 
@@ -37,6 +38,7 @@ Coordinates are pixels, x right, y down, origin at the centre of the top-left pi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -79,6 +81,14 @@ class CenterlineConfig:
     bridge_angle_deg: both end tangents must point at the other end within this angle
         (ends closer than ``junction_skip_px``, which thinning at a junction can leave
         side by side: must point against each other within it).
+    support_gap_px, support_angle_deg, support_ratio: a second bridging pass, for
+        probability maps only, joins ends up to ``support_gap_px`` apart whose tangents
+        point at each other within ``support_angle_deg`` when the model's probability
+        along the straight gap stays high: its 10th percentile (best of each 3 x 3
+        neighbourhood) at least ``support_ratio`` times the lower of the two pieces' mean
+        probabilities. A faint stretch of wire just under the threshold otherwise splits it
+        into two tracks, one with a false tip mid-wire; the empty background between a wire
+        and a lead beyond its tip does not pass. ``support_gap_px`` 0 disables the pass.
     min_wire_px: wires shorter than this after bridging are dropped.
     extend_ends: thinning stops short of a wire's round end; extend each end along its
         tangent to the mask boundary minus the local half-width (see :func:`_extend_end`).
@@ -103,6 +113,9 @@ class CenterlineConfig:
     max_corner_deg: float = 100.0
     bridge_gap_px: float = 30.0
     bridge_angle_deg: float = 45.0
+    support_gap_px: float = 100.0
+    support_angle_deg: float = 20.0
+    support_ratio: float = 0.8
     min_wire_px: float = 15.0
     extend_ends: bool = True
     smoothing: float = 0.1
@@ -145,7 +158,7 @@ def extract_centerlines(prob_or_mask: np.ndarray, config: CenterlineConfig = Cen
     mask = np.asarray(mask) != 0
     if not mask.any() or np.count_nonzero(mask) > config.max_mask_fraction * mask.size:
         return []
-    paths = _wire_paths(*_skeleton(mask), mask.shape, config)
+    paths = _wire_paths(*_skeleton(mask), mask.shape, config, prob if is_prob else None)
     # Only the longest candidates are worth a spline (a garbage mask has thousands).
     lengths = [float(np.sum(np.linalg.norm(np.diff(p, axis=0), axis=1))) for p in paths]
     ranked = sorted((k for k in range(len(paths)) if lengths[k] >= config.min_wire_px),
@@ -523,20 +536,25 @@ def _chain(edges: list[_Edge], n_nodes: int, config: CenterlineConfig) -> list[n
     return wires
 
 
-def _bridge(wires: list[np.ndarray], config: CenterlineConfig) -> list[np.ndarray]:
+def _bridge(wires: list[np.ndarray], config: CenterlineConfig, gap_px: float | None = None,
+            angle_deg: float | None = None, accept: Any = None) -> list[np.ndarray]:
     """Join wire ends that are close and point at each other, best candidates first.
 
-    Candidate end pairs come from a k-d tree (within ``bridge_gap_px``), are ranked once by
-    cost, and accepted greedily while both ends are free and the join makes no loop, so
-    the cost stays near-linear even for a mask full of fragments.
+    Candidate end pairs come from a k-d tree (within ``gap_px``, default
+    ``bridge_gap_px``; tangents within ``angle_deg``, default ``bridge_angle_deg``), pass
+    ``accept(wires, a, b)`` if given (ends numbered ``2 * wire + (0 start | 1 end)``), are
+    ranked once by cost, and are taken greedily while both ends are free and the join makes
+    no loop, so the cost stays near-linear even for a mask full of fragments.
     """
     if len(wires) < 2:
         return wires
-    cos_max = np.cos(np.radians(config.bridge_angle_deg))
+    gap_px = config.bridge_gap_px if gap_px is None else gap_px
+    angle_deg = config.bridge_angle_deg if angle_deg is None else angle_deg
+    cos_max = np.cos(np.radians(angle_deg))
     pos = np.array([w[0] if s == 0 else w[-1] for w in wires for s in (0, 1)])
     dirs = np.array([_end_direction(w, s == 0, config.junction_skip_px, config.tangent_px)
                      for w in wires for s in (0, 1)])
-    pairs = cKDTree(pos).query_pairs(config.bridge_gap_px, output_type="ndarray")
+    pairs = cKDTree(pos).query_pairs(gap_px, output_type="ndarray")
     pairs = pairs[pairs[:, 0] // 2 != pairs[:, 1] // 2]
     a, b = pairs[:, 0], pairs[:, 1]
     gap = pos[b] - pos[a]
@@ -550,6 +568,8 @@ def _bridge(wires: list[np.ndarray], config: CenterlineConfig) -> list[np.ndarra
     ok = (ca >= cos_max) & (cb >= cos_max)
     cost = dist[ok] * (3.0 - ca[ok] - cb[ok])
     candidates = pairs[ok][np.argsort(cost, kind="stable")].tolist()
+    if accept is not None:
+        candidates = [(a, b) for a, b in candidates if accept(wires, a, b)]
     parent = list(range(len(wires)))
 
     def find(i: int) -> int:
@@ -583,14 +603,44 @@ def _bridge(wires: list[np.ndarray], config: CenterlineConfig) -> list[np.ndarra
     return out
 
 
+def _supported(prob: np.ndarray, config: CenterlineConfig) -> Any:
+    """``accept`` rule of the probability-supported bridge (see ``support_ratio``)."""
+    support = ndimage.maximum_filter(prob, size=3)
+    h, w = prob.shape
+
+    means: dict[int, float] = {}
+
+    def mean_along(wires: list[np.ndarray], k: int) -> float:
+        if k not in means:
+            pts = wires[k]
+            means[k] = float(prob[np.clip(pts[:, 1], 0, h - 1).astype(int),
+                                  np.clip(pts[:, 0], 0, w - 1).astype(int)].mean())
+        return means[k]
+
+    def accept(wires: list[np.ndarray], a: int, b: int) -> bool:
+        pa = wires[a // 2][0 if a % 2 == 0 else -1].astype(float)
+        pb = wires[b // 2][0 if b % 2 == 0 else -1].astype(float)
+        n = max(int(np.ceil(np.hypot(*(pb - pa)))), 2)
+        t = np.linspace(0.0, 1.0, n + 1)[1:-1, None]
+        chord = np.rint(pa + t * (pb - pa)).astype(int)
+        along = support[np.clip(chord[:, 1], 0, h - 1), np.clip(chord[:, 0], 0, w - 1)]
+        level = min(mean_along(wires, a // 2), mean_along(wires, b // 2))
+        return bool(np.percentile(along, 10) >= config.support_ratio * level)
+
+    return accept
+
+
 def _wire_paths(skel: np.ndarray, offset: tuple[int, int], shape: tuple[int, ...],
-                config: CenterlineConfig) -> list[np.ndarray]:
-    """Ordered skeleton pixel paths (K, 2) x, y, one per wire."""
+                config: CenterlineConfig, prob: np.ndarray | None = None) -> list[np.ndarray]:
+    """Ordered skeleton pixel paths (K, 2) x, y, one per wire (``prob``: the map, if any)."""
     edges, n_nodes = _skeleton_graph(skel, offset, config.min_component_px)
     edges = _merge_junctions(edges, n_nodes, config, overlaps=False)
     edges = _prune_spurs(edges, n_nodes, config)
     edges = _merge_junctions(edges, n_nodes, config, overlaps=True)
     wires = _bridge(_chain(edges, n_nodes, config), config)
+    if prob is not None and config.support_gap_px > 0:
+        wires = _bridge(wires, config, gap_px=config.support_gap_px,
+                        angle_deg=config.support_angle_deg, accept=_supported(prob, config))
     pieces = [p for w in wires for p in _split_corners(w, config)]
     return [_trim_border_hooks(p, shape, config.junction_skip_px) for p in pieces
             if len(p) >= 2]

@@ -116,6 +116,35 @@ def test_gaps_along_the_wire_are_bridged(gaps):
     assert closest(lines[0].points, S_CURVE) < 1.0
 
 
+def test_long_gaps_are_bridged_only_where_the_probability_shows_the_wire():
+    """A 70 px stretch of a straight wire just under the threshold (0.66 against 0.70, the
+    pieces at 0.80) is one wire; with the supported pass off (``support_gap_px`` 0) it is
+    two. The same gap over background (probability 0.05) stays a gap, and so does a faint
+    stretch to a piece lying across the wire's direction."""
+    line = curve(lambda t: 20 + 216 * t, lambda t: 128 + 0 * t)
+    wire = draw([line]).astype(bool)
+    gap = np.zeros(SHAPE, bool)
+    gap[:, 90:160] = True
+    for level, joined in ((0.66, True), (0.05, False)):
+        prob = np.where(wire, 0.8, 0.02).astype(np.float32)
+        prob[wire & gap] = level
+        mask = prob > 0.7
+        lines = extract_centerlines(prob, CenterlineConfig(), mask)
+        assert len(lines) == (1 if joined else 2), level
+        if joined:
+            assert lines[0].length_px > 0.95 * arc_length(line)
+            assert closest(lines[0].points, line) < 1.0
+            off = CenterlineConfig(support_gap_px=0.0)
+            assert len(extract_centerlines(prob, off, mask)) == 2
+    # a faint stretch from the wire's end to a piece lying across its direction (a lead)
+    left = curve(lambda t: 20 + 70 * t, lambda t: 128 + 0 * t)
+    across = curve(lambda t: 160 + 0 * t, lambda t: 60 + 140 * t)
+    bridge = curve(lambda t: 90 + 70 * t, lambda t: 128 + 0 * t)
+    prob = np.where(draw([left, across]).astype(bool), 0.8, 0.02).astype(np.float32)
+    prob[draw([bridge]).astype(bool) & (prob < 0.5)] = 0.66
+    assert len(extract_centerlines(prob, CenterlineConfig(), prob > 0.7)) == 2
+
+
 def test_parallel_pieces_offset_sideways_are_not_bridged():
     a = curve(lambda t: 20 + 90 * t, lambda t: 100 + 0 * t)
     b = curve(lambda t: 125 + 90 * t, lambda t: 160 + 0 * t)  # 60 px sideways
