@@ -90,7 +90,10 @@ class TrackerConfig:
     border_margin_px: an end this close to the field of view's edge is "at the edge".
     attach_px: an end this close to the body of another observed wire is attached to it:
         evidence that it is the proximal end (a second wire leaving the first's side),
-        weighed with the edge evidence when a track starts and at every update. 0 disables.
+        weighed with the edge evidence when a track starts and at every update. 0 (the
+        default) disables it: it mends dual-wire junctions taken for tips, but on the
+        per-kind validation folders the shipped weights found 111 instead of 115 of 256
+        true tips with it (docs/results.md, "Session 10").
     motion_margin_px: end displacements (px/frame) below this count as standing still.
     new_track_edge_px: a new track starts only from an observation whose proximal end lies
         within this many px of the field of view's edge (a guidewire enters the field from
@@ -113,7 +116,7 @@ class TrackerConfig:
     flip_frames: int = 3
     motion_flip: bool = False
     border_margin_px: float = 8.0
-    attach_px: float = 6.0
+    attach_px: float = 0.0
     motion_margin_px: float = 1.0
     new_track_edge_px: float = 0.0
 

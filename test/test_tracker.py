@@ -411,15 +411,14 @@ def test_a_piece_leaving_another_wires_side_starts_there():
     (its tip). The edge rule alone takes the junction for the tip; the
     attachment evidence (``attach_px``) starts the track with the free end as its tip. A
     piece that only meets another's *end* (a second wire leaving right at the first's tip)
-    gives no such evidence and keeps the edge rule's orientation."""
+    gives no such evidence and keeps the edge rule's orientation. Off by default."""
     from franet_core.tip import attachment_vote
 
     first = obs_from_points(straight(0, 128, 200, 128))        # enters at the left edge
     branch = obs_from_points(straight(100, 40, 120, 126))      # tip end on first's body
-    (_, b), = [(s.id, s) for s in Tracker(TrackerConfig(attach_px=0.0)).update(
-        [first, branch], SHAPE) if s.id == 1]
+    (_, b), = [(s.id, s) for s in Tracker().update([first, branch], SHAPE) if s.id == 1]
     assert np.allclose(b.tip, [120, 126])  # edge rule: the junction end is "inside"
-    states = Tracker().update([first, branch], SHAPE)
+    states = Tracker(TrackerConfig(attach_px=6.0)).update([first, branch], SHAPE)
     assert np.allclose(states[0].tip, [200, 128]) and np.allclose(states[1].tip, [100, 40])
     assert attachment_vote(branch, [first], 6.0) == -1
     assert attachment_vote(first, [branch], 6.0) == 0
