@@ -84,11 +84,13 @@ class CenterlineConfig:
     support_gap_px, support_angle_deg, support_ratio: a second bridging pass, for
         probability maps only, joins ends up to ``support_gap_px`` apart whose tangents
         point at each other within ``support_angle_deg`` when the model's probability
-        along the straight gap stays high: its 10th percentile (best of each 3 x 3
+        along the gap stays high, followed along the cubic curve that leaves each end on
+        its tangent (a bending wire's path): its 10th percentile (best of each 3 x 3
         neighbourhood) at least ``support_ratio`` times the lower of the two pieces' mean
         probabilities. A faint stretch of wire just under the threshold otherwise splits it
         into two tracks, one with a false tip mid-wire; the empty background between a wire
         and a lead beyond its tip does not pass. ``support_gap_px`` 0 disables the pass.
+        (The stiff floor sequence's faint wire breaks with gaps of 120-175 px.)
     min_wire_px: wires shorter than this after bridging are dropped.
     extend_ends: thinning stops short of a wire's round end; extend each end along its
         tangent to the mask boundary minus the local half-width (see :func:`_extend_end`).
@@ -113,8 +115,8 @@ class CenterlineConfig:
     max_corner_deg: float = 100.0
     bridge_gap_px: float = 30.0
     bridge_angle_deg: float = 45.0
-    support_gap_px: float = 100.0
-    support_angle_deg: float = 20.0
+    support_gap_px: float = 200.0
+    support_angle_deg: float = 30.0
     support_ratio: float = 0.8
     min_wire_px: float = 15.0
     extend_ends: bool = True
@@ -568,8 +570,6 @@ def _bridge(wires: list[np.ndarray], config: CenterlineConfig, gap_px: float | N
     ok = (ca >= cos_max) & (cb >= cos_max)
     cost = dist[ok] * (3.0 - ca[ok] - cb[ok])
     candidates = pairs[ok][np.argsort(cost, kind="stable")].tolist()
-    if accept is not None:
-        candidates = [(a, b) for a, b in candidates if accept(wires, a, b)]
     parent = list(range(len(wires)))
 
     def find(i: int) -> int:
@@ -581,6 +581,8 @@ def _bridge(wires: list[np.ndarray], config: CenterlineConfig, gap_px: float | N
     link: dict[int, int] = {}
     for a, b in candidates:
         if a in link or b in link or find(a // 2) == find(b // 2):
+            continue
+        if accept is not None and not accept(wires, a, b):
             continue
         link[a], link[b] = b, a
         parent[find(a // 2)] = find(b // 2)
@@ -618,12 +620,23 @@ def _supported(prob: np.ndarray, config: CenterlineConfig) -> Any:
         return means[k]
 
     def accept(wires: list[np.ndarray], a: int, b: int) -> bool:
-        pa = wires[a // 2][0 if a % 2 == 0 else -1].astype(float)
-        pb = wires[b // 2][0 if b % 2 == 0 else -1].astype(float)
-        n = max(int(np.ceil(np.hypot(*(pb - pa)))), 2)
-        t = np.linspace(0.0, 1.0, n + 1)[1:-1, None]
-        chord = np.rint(pa + t * (pb - pa)).astype(int)
-        along = support[np.clip(chord[:, 1], 0, h - 1), np.clip(chord[:, 0], 0, w - 1)]
+        ends = []
+        for e in (a, b):
+            piece = wires[e // 2]
+            ends.append((piece[0 if e % 2 == 0 else -1].astype(float),
+                         _end_direction(piece, e % 2 == 0, config.junction_skip_px,
+                                        config.tangent_px)))
+        (pa, da), (pb, db) = ends
+        span = float(np.hypot(*(pb - pa)))
+        t = np.linspace(0.0, 1.0, max(int(np.ceil(span)), 2) + 1)[1:-1, None]
+        # Cubic Hermite curve leaving a along its tangent and entering b against b's: the
+        # path a smoothly bending wire takes across the gap (a straight chord would leave
+        # a curved wire within a few tens of px).
+        h00, h10 = 2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t
+        h01, h11 = -2 * t**3 + 3 * t**2, t**3 - t**2
+        path = h00 * pa + h10 * span * da + h01 * pb - h11 * span * db
+        path = np.rint(path).astype(int)
+        along = support[np.clip(path[:, 1], 0, h - 1), np.clip(path[:, 0], 0, w - 1)]
         level = min(mean_along(wires, a // 2), mean_along(wires, b // 2))
         return bool(np.percentile(along, 10) >= config.support_ratio * level)
 

@@ -67,6 +67,9 @@ class TrackerConfig:
 
     max_wires: most wires tracked at once (mono or dual guidewire procedures: 2).
     max_predicted_frames: frames a missed wire coasts as PREDICTED before turning LOST.
+        A missed track whose prediction lies on the body of a wire measured this frame
+        (within ``on_wire_px`` of its centerline, more than ``tip_gate_px`` short of its
+        tip) turns LOST at once: the piece it followed has joined that wire.
     max_missed_frames: frames without a measurement before an id is dropped (LOST from
         ``max_predicted_frames + 1`` on); re-detection before that keeps the id.
     gate_px: largest centerline distance for matching a TRACKING/PREDICTED track.
@@ -228,9 +231,16 @@ class Tracker:
         matched = {ti for ti, oi in matches
                    if self._correct(self._tracks[ti], observations[oi], field,
                                     _others(observations, oi))}
+        measured = [t.obs.centerline for ti, t in enumerate(self._tracks) if ti in matched]
         for ti, t in enumerate(self._tracks):
             if ti not in matched:
                 t.missed += 1
+                if t.missed <= cfg.max_predicted_frames and any(
+                        _shortfall(t.kf.position, line, cfg.on_wire_px) > cfg.tip_gate_px
+                        for line in measured):
+                    # The prediction lies on the body of a wire measured this frame: the
+                    # piece it followed has joined that wire; it is no tip of its own.
+                    t.missed = cfg.max_predicted_frames + 1
                 if field is not None and not field.contains(t.kf.position):
                     # A prediction outside the field of view cannot be checked by any
                     # image: the wire is LOST at once, not coasting towards nowhere.

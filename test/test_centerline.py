@@ -119,8 +119,10 @@ def test_gaps_along_the_wire_are_bridged(gaps):
 def test_long_gaps_are_bridged_only_where_the_probability_shows_the_wire():
     """A 70 px stretch of a straight wire just under the threshold (0.66 against 0.70, the
     pieces at 0.80) is one wire; with the supported pass off (``support_gap_px`` 0) it is
-    two. The same gap over background (probability 0.05) stays a gap, and so does a faint
-    stretch to a piece lying across the wire's direction."""
+    two. So is an arc whose faint 55 px stretch bends away from the straight chord (the gap
+    is followed along the curve the two ends' tangents describe). The same gap over
+    background (probability 0.05) stays a gap, and so does a faint stretch to a piece lying
+    across the wire's direction."""
     line = curve(lambda t: 20 + 216 * t, lambda t: 128 + 0 * t)
     wire = draw([line]).astype(bool)
     gap = np.zeros(SHAPE, bool)
@@ -136,6 +138,11 @@ def test_long_gaps_are_bridged_only_where_the_probability_shows_the_wire():
             assert closest(lines[0].points, line) < 1.0
             off = CenterlineConfig(support_gap_px=0.0)
             assert len(extract_centerlines(prob, off, mask)) == 2
+    # a curved wire (the arc) whose faint stretch bends away from the straight chord
+    prob = np.where(draw([ARC]).astype(bool), 0.8, 0.02).astype(np.float32)
+    prob[draw([ARC]).astype(bool) & (np.arange(SHAPE[1]) >= 100) & (np.arange(SHAPE[1]) < 155)] = 0.66
+    (line,) = extract_centerlines(prob, CenterlineConfig(), prob > 0.7)
+    assert line.length_px > 0.9 * arc_length(ARC) and closest(line.points, ARC) < 1.5
     # a faint stretch from the wire's end to a piece lying across its direction (a lead)
     left = curve(lambda t: 20 + 70 * t, lambda t: 128 + 0 * t)
     across = curve(lambda t: 160 + 0 * t, lambda t: 60 + 140 * t)

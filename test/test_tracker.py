@@ -425,3 +425,30 @@ def test_a_piece_leaving_another_wires_side_starts_there():
     at_its_tip = obs_from_points(straight(203, 126, 230, 60))  # starts at first's tip
     assert attachment_vote(at_its_tip, [first], 6.0) == 0
     assert attachment_vote(branch, [first], 0.0) == 0
+
+
+def test_a_prediction_on_a_measured_wire_body_is_no_tip():
+    """A wire seen whole, then only its distal part (oriented from the image edges, wrongly:
+    the part ends 5 px from the right edge), then whole again, as on the stiff floor
+    sequence. The part starts a track of its own with its tip mid-wire; when the wire is
+    whole again that track has nothing to match, and its prediction lies on the measured
+    wire's body far short of its tip: it is LOST at once instead of coasting as a false
+    PREDICTED tip. A prediction that lies on no measured wire still coasts."""
+    whole = obs_from_points(straight(0, 128, 250, 128))
+    part = obs_from_points(straight(250, 128, 180, 128))      # tip end at x = 180
+    tracker = Tracker()
+    tracker.update([whole], SHAPE)
+    states = tracker.update([part], SHAPE)
+    assert [(s.id, s.status) for s in states] == [(0, WireStatus.PREDICTED),
+                                                   (1, WireStatus.TRACKING)]
+    assert np.allclose(states[1].tip, [180, 128])
+    states = tracker.update([whole], SHAPE)
+    assert [(s.id, s.status) for s in states] == [(0, WireStatus.TRACKING),
+                                                   (1, WireStatus.LOST)]
+    assert np.allclose(states[0].tip, [250, 128], atol=1)
+    # with the rule's condition unmet (no wire measured over it) the part's track coasts
+    tracker = Tracker()
+    tracker.update([whole], SHAPE)
+    tracker.update([part], SHAPE)
+    states = tracker.update([], SHAPE)
+    assert [s.status for s in states] == [WireStatus.PREDICTED] * 2
