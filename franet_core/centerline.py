@@ -544,7 +544,8 @@ def _bridge(wires: list[np.ndarray], config: CenterlineConfig, gap_px: float | N
 
     Candidate end pairs come from a k-d tree (within ``gap_px``, default
     ``bridge_gap_px``; tangents within ``angle_deg``, default ``bridge_angle_deg``), pass
-    ``accept(wires, a, b)`` if given (ends numbered ``2 * wire + (0 start | 1 end)``), are
+    ``accept(wires, pos, dirs, a, b)`` if given (ends numbered ``2 * wire + (0 start | 1
+    end)``; ``pos`` and ``dirs`` are every end's point and outward tangent), are
     ranked once by cost, and are taken greedily while both ends are free and the join makes
     no loop, so the cost stays near-linear even for a mask full of fragments.
     """
@@ -582,7 +583,7 @@ def _bridge(wires: list[np.ndarray], config: CenterlineConfig, gap_px: float | N
     for a, b in candidates:
         if a in link or b in link or find(a // 2) == find(b // 2):
             continue
-        if accept is not None and not accept(wires, a, b):
+        if accept is not None and not accept(wires, pos, dirs, a, b):
             continue
         link[a], link[b] = b, a
         parent[find(a // 2)] = find(b // 2)
@@ -619,14 +620,10 @@ def _supported(prob: np.ndarray, config: CenterlineConfig) -> Any:
                                   np.clip(pts[:, 0], 0, w - 1).astype(int)].mean())
         return means[k]
 
-    def accept(wires: list[np.ndarray], a: int, b: int) -> bool:
-        ends = []
-        for e in (a, b):
-            piece = wires[e // 2]
-            ends.append((piece[0 if e % 2 == 0 else -1].astype(float),
-                         _end_direction(piece, e % 2 == 0, config.junction_skip_px,
-                                        config.tangent_px)))
-        (pa, da), (pb, db) = ends
+    def accept(wires: list[np.ndarray], pos: np.ndarray, dirs: np.ndarray, a: int,
+               b: int) -> bool:
+        pa, pb = pos[a].astype(float), pos[b].astype(float)
+        da, db = dirs[a], dirs[b]
         span = float(np.hypot(*(pb - pa)))
         t = np.linspace(0.0, 1.0, max(int(np.ceil(span)), 2) + 1)[1:-1, None]
         # Cubic Hermite curve leaving a along its tangent and entering b against b's: the

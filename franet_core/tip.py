@@ -19,9 +19,10 @@ a collimator shutter, :mod:`franet_core.field_of_view`) and its tip lies inside 
 in a single frame the end *farther from the field's edge* is taken as the tip. A second
 cue is what an end touches: a piece that leaves the body of another wire (a second wire
 beside the first in the guiding catheter, a branch) comes from there, and a tip is a free
-end (:func:`attachment_vote`). The tracker weighs both, keeps the choice consistent over
-time (:mod:`franet_core.tracker`) and may override it with :func:`reverse` when history
-says otherwise.
+end (:func:`attachment_vote`; off unless ``TrackerConfig.attach_px`` is set). The tracker
+weighs the cues it is given, keeps the choice consistent over time
+(:mod:`franet_core.tracker`) and may override it with :func:`reverse` when history says
+otherwise.
 
 Coordinates: px, x right, y down, origin at the centre of the top-left pixel. Angles: rad,
 ``atan2(dy, dx)`` of the direction pointing distally (towards the tip).
