@@ -62,6 +62,7 @@ from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data,
                        qos_profile_system_default, QoSProfile, ReliabilityPolicy)
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -401,13 +402,16 @@ class TrackerNode(Node):
 class _Signals:
     """SIGINT/SIGTERM: exit 0, never a KeyboardInterrupt in the middle of the shutdown.
 
-    rclpy's own handlers (installed by ``rclpy.init``) shut the context down and then call
-    the Python handler that was there before. Python's default SIGINT handler raises
-    KeyboardInterrupt at whatever the main thread is doing, possibly inside
-    ``destroy_node()`` after spin has already returned. This handler, set before
-    ``rclpy.init``, raises only during start-up (model loading, before spinning); later it
-    sets ``received``, which the spin loop checks at least every SPIN_PERIOD_S. (A SIGTERM
-    sometimes left ``executor.spin()`` waiting forever: seen 2 times in 6 runs.)
+    The node's only signal handlers; ``main`` tells ``rclpy.init`` to install none of its
+    own. rclpy's handlers shut the context down from the signal, at any moment: a signal
+    between the spin loop's ``context.ok()`` check and ``spin_once`` building its wait set
+    made ``spin_once`` raise RCLError ("the given context is not valid") and the node exit 1
+    (seen once in CI). Python's default SIGINT handler raises KeyboardInterrupt at whatever
+    the main thread is doing, possibly inside ``destroy_node()``. This handler raises only
+    during start-up (model loading, before spinning); later it sets ``received``, which the
+    spin loop checks at least every SPIN_PERIOD_S, and the context is shut down once, after
+    the loop. (A SIGTERM sometimes left ``executor.spin()`` waiting forever: seen 2 times in
+    6 runs; hence the loop of ``spin_once``.)
     """
 
     def __init__(self) -> None:
@@ -440,7 +444,7 @@ def main(args: list[str] | None = None) -> int:
     if missing:  # rcl would say it less clearly, over two lines
         return _fatal(f"cannot start: parameter file not found: {missing[0]}")
     try:
-        rclpy.init(args=args)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # e.g. a params file that does not parse
