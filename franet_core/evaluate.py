@@ -52,6 +52,7 @@ from franet_core.metrics import (f1, MetricAccumulator, METRICS, precision, rela
                                  RHO_PX, sensitivity, summarize_frames)
 from franet_core.preprocess import Letterbox
 from franet_core.segmenter import Segmenter
+from franet_core.tip_check import TipCheck
 from franet_core.tracking_metrics import TIP_TOLERANCE_PX
 
 __all__ = ["EvalConfig", "evaluate_folder", "evaluate_folders", "folder_labels",
@@ -80,6 +81,8 @@ class EvalConfig:
     rho: tolerance of the relaxed precision / recall / F1, px.
     tip_tolerance_px: distance within which a published tip finds a true tip (tip detection
     rate) and beyond which, from every true tip, it is a false tip, px.
+    tip_check: the tip check the tracking pipeline applies (withheld tips are not published,
+    so they count neither as found nor as false); None: every tracked tip is published.
     """
 
     threshold: float | None = None
@@ -91,6 +94,7 @@ class EvalConfig:
     sweep: tuple[float, ...] = ()
     rho: float = RHO_PX
     tip_tolerance_px: float = TIP_TOLERANCE_PX
+    tip_check: TipCheck | None = None
 
     def __post_init__(self) -> None:
         for t in (self.threshold, *self.sweep):
@@ -185,6 +189,9 @@ def evaluate_folder(segmenter: Segmenter, data_dir: str | Path, config: EvalConf
         "backend": getattr(segmenter, "backend", "?"), "device": segmenter.device,
         "threshold": threshold, "input_size": config.input_size, "annotated": annotated,
         "rho": config.rho, "tip_tolerance_px": config.tip_tolerance_px,
+        "tip_check": (None if config.tip_check is None
+                      else {"min_score": config.tip_check.min_score,
+                            "source": meta.get("tip_check")}),
         "frames": agg["frames"], "sequences": len(seq_timing), "metrics": agg["overall"],
         "per_sequence": agg["per_sequence"], "per_frame": agg["per_frame"],
         "timing": {"batch_size": config.batch_size, "seconds": total_s,
@@ -235,7 +242,8 @@ def _tracking(segmenter: Segmenter, folder: Any, threshold: float,
     from franet_core.tracking_metrics import evaluate_sequence
 
     pipeline = FramePipeline(segmenter, PipelineConfig(threshold=threshold,
-                                                       input_size=config.input_size))
+                                                       input_size=config.input_size,
+                                                       tip_check=config.tip_check))
     per_seq, errors = {}, []
     for seq, samples in folder.sequences().items():
         pipeline.reset()
@@ -316,6 +324,13 @@ def _prefixed(several: bool, label: str, name: str) -> str:
     return f"{label}/{name}" if several else name
 
 
+def _tip_check_text(result: dict[str, Any]) -> str:
+    check = result.get("tip_check")
+    if not check:
+        return "no tip check (every tracked tip published)"
+    return f"tip check {check['source'] or ''} withholds tips scoring under {check['min_score']:g}"
+
+
 def evaluate_folders(segmenter: Segmenter, data_dirs: Sequence[str | Path],
                      config: EvalConfig = EvalConfig(), *, meta: dict[str, Any] | None = None,
                      labels: Sequence[str] | None = None,
@@ -358,7 +373,7 @@ def evaluate_folders(segmenter: Segmenter, data_dirs: Sequence[str | Path],
     seconds = sum(r["timing"]["seconds"] for r in results)
     combined: dict[str, Any] = {
         **{k: first[k] for k in ("model", "backend", "device", "threshold", "input_size",
-                                 "rho", "tip_tolerance_px")},
+                                 "rho", "tip_tolerance_px", "tip_check")},
         "data": [str(p) for p in paths] if several else str(paths[0]),
         "annotated": all(r["annotated"] for r in results),
         "frames": frames, "sequences": sum(r["sequences"] for r in results),
@@ -470,7 +485,7 @@ def _markdown(result: dict[str, Any], files: dict[str, str]) -> str:
         f"{result['frames']} frames in {result['sequences']} sequence(s); backend "
         f"{result['backend']} on {result['device']}; threshold {result['threshold']}; "
         f"input size {result['input_size'] or 'native (padded to 32)'}; relaxed tolerance "
-        f"ρ = {rho:g} px; tip tolerance {tol:g} px.", "",
+        f"ρ = {rho:g} px; tip tolerance {tol:g} px; {_tip_check_text(result)}.", "",
         "| metric | mean ± std | median |", "|---|---|---|",
     ]
     for m in METRICS:

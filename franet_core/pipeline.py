@@ -35,6 +35,8 @@ from franet_core.field_of_view import FieldOfView, FieldOfViewConfig
 from franet_core.preprocess import (check_input_size, Letterbox, MAX_NATIVE_SIDE, MAX_PIXELS,
                                     normalize_image)
 from franet_core.tip import observe
+from franet_core import tip_check as tip_checks
+from franet_core.tip_check import TipCheck
 from franet_core.tracker import Tracker, TrackerConfig
 from franet_core.types import FrameResult
 
@@ -61,6 +63,9 @@ class PipelineConfig:
         at a collimator shutter is oriented from there (:mod:`franet_core.field_of_view`);
         None takes the whole image as the field.
     centerline, tracker: the stage configs.
+    tip_check: scores every published tip and withholds (publishes as LOST) those under its
+        ``min_score`` (:mod:`franet_core.tip_check`); None publishes every tracked tip.
+        ``FramePipeline.from_weights`` loads the one fitted for the weights when there is one.
     """
 
     threshold: float | None = None
@@ -71,6 +76,7 @@ class PipelineConfig:
     field_of_view: FieldOfViewConfig | None = field(default_factory=FieldOfViewConfig)
     max_side: int = MAX_NATIVE_SIDE
     max_pixels: int = MAX_PIXELS
+    tip_check: TipCheck | None = None
 
     def __post_init__(self) -> None:
         if self.threshold is not None and not (_is_number(self.threshold)
@@ -108,16 +114,32 @@ class FramePipeline:
 
     @classmethod
     def from_weights(cls, weights: str | None = None, backend: str = "torch",
-                     device: str = "cpu", config: PipelineConfig = PipelineConfig()
+                     device: str = "cpu", config: PipelineConfig = PipelineConfig(),
+                     tip_check: str | None = "auto", min_tip_score: float | None = None
                      ) -> "FramePipeline":
-        """Build the segmenter from ``weights`` (None: the shipped default) and wrap it."""
+        """Build the segmenter from ``weights`` (None: the shipped default) and wrap it.
+
+        tip_check: "auto" loads ``<weights stem>.tipcheck.json`` beside the weights when it
+        exists (refusing one fitted for other weights), a path loads that check, None or
+        "off" runs none (:func:`franet_core.tip_check.resolve`). ``config.tip_check``, when
+        set, wins. ``min_tip_score`` replaces the loaded check's gate. ``meta["tip_check"]``
+        says which ran (None: none).
+        """
+        from franet_core.checkpoint import DEFAULT_WEIGHTS
         from franet_core.segmenter import build_segmenter
 
         segmenter, meta = build_segmenter(weights, backend, device)
         if config.threshold is None:
             config = replace(config, threshold=float((meta or {}).get("threshold", 0.5)))
+        meta = dict(meta or {})
+        if config.tip_check is not None:
+            meta["tip_check"] = "given in the pipeline config"
+        else:
+            check, meta["tip_check"] = tip_checks.resolve(
+                tip_check, weights if weights is not None else DEFAULT_WEIGHTS, min_tip_score)
+            config = replace(config, tip_check=check)
         pipe = cls(segmenter, config)
-        pipe.meta = dict(meta or {})
+        pipe.meta = meta
         return pipe
 
     def reset(self) -> None:
@@ -139,7 +161,7 @@ class FramePipeline:
         if len(images) == 0:
             return []
         t0 = time.perf_counter()
-        inputs, boxes, views = [], [], []
+        inputs, boxes, views, frames = [], [], [], []
         for i, image in enumerate(images):
             name = "frame" if len(images) == 1 else f"frame {i} of the batch"
             try:
@@ -147,6 +169,7 @@ class FramePipeline:
             except ValueError as exc:
                 raise ValueError(f"bad frame: {exc}") from exc
             box = Letterbox.fit(img.shape, self.config.input_size, max_side=self.config.max_side)
+            frames.append(img)
             inputs.append(box.apply(img))
             boxes.append(box)
             views.append(FieldOfView(img.shape) if self.config.field_of_view is None
@@ -159,8 +182,8 @@ class FramePipeline:
         maps = [self._postprocess(p, b) for p, b in zip(probs, boxes)]
         t3 = time.perf_counter()
         post_each = (t3 - t2) * 1e3 / n
-        return [self._track(prob, mask, view, dict(shared, postprocess=post_each))
-                for (prob, mask), view in zip(maps, views)]
+        return [self._track(prob, mask, view, img, dict(shared, postprocess=post_each))
+                for (prob, mask), view, img in zip(maps, views, frames)]
 
     def _segment(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """One ``predict`` call per distinct padded size; validates the segmenter's output."""
@@ -185,12 +208,14 @@ class FramePipeline:
         return prob, (prob > self.threshold).astype(np.uint8)
 
     def _track(self, prob: np.ndarray, mask: np.ndarray, view: FieldOfView,
-               timings: dict[str, float]) -> FrameResult:
+               image: np.ndarray, timings: dict[str, float]) -> FrameResult:
         t0 = time.perf_counter()
         observations = [observe(c, view)
                         for c in extract_centerlines(prob, self.config.centerline, mask)]
         t1 = time.perf_counter()
         wires = self.tracker.update(observations, view)
+        if self.config.tip_check is not None:
+            wires = tip_checks.check_tips(self.config.tip_check, wires, prob, mask, image)
         t2 = time.perf_counter()
         timings.update(centerline=(t1 - t0) * 1e3, tracking=(t2 - t1) * 1e3)
         timings["total"] = sum(timings[k] for k in STAGES[:-1])

@@ -67,6 +67,9 @@ class WireState:
     tip / tip_covariance / tip_velocity are None when status is LOST: a lost wire never
     carries a stale position. tip_covariance is the 2×2 Kalman position covariance in px².
     tip_velocity is in px/frame. centerline is empty (0, 2) unless measured this frame.
+    tip_score: the tip check's probability that the tip is a true guidewire tip
+    (:mod:`franet_core.tip_check`); None when no check ran. A LOST wire with a tip_score had
+    a tip that was withheld because it scored under the check's ``min_score``.
     """
 
     id: int
@@ -79,6 +82,7 @@ class WireState:
     centerline: np.ndarray
     length_px: float
     frames_since_measured: int = 0
+    tip_score: float | None = None
 
 
 @dataclass

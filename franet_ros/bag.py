@@ -452,7 +452,8 @@ def replay(bag: str | Path, image_topic: str, out: str | Path, *, gt_topic: str 
         from franet_core.pipeline import FramePipeline
 
         pipeline = FramePipeline.from_weights(weights, backend=backend, device=device,
-                                              config=settings.pipeline_config())
+                                              config=settings.pipeline_config(),
+                                              **settings.tip_check_args())
     processor = FrameProcessor(pipeline, kit, max_pixels=int(settings["max_image_pixels"]))
     report = ReplayReport(out=out)
     gt = _load_gt_masks(bag, gt_topic, store, report) if gt_topic else None

@@ -287,6 +287,7 @@ def guidewire(wire: WireState, kit: MessageKit) -> Any:
         id=int(wire.id),
         status=int(kit.constant(GUIDEWIRE, _STATUS_CONSTANT[wire.status])),
         confidence=float(wire.confidence),
+        tip_score=-1.0 if wire.tip_score is None else float(wire.tip_score),
         tip=kit.new(POSE, position=_point(kit, tip), orientation=yaw_quaternion(kit, yaw)),
         tip_covariance=covariance,
         tip_velocity=kit.new(VECTOR3, x=float(velocity[0]), y=float(velocity[1]), z=0.0),

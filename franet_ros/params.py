@@ -82,6 +82,12 @@ _NODE_PARAMETERS = (
           "when no GPU is usable.", choices=("cuda", "cpu")),
     Param("threshold", float, 0.0, "Probability above which a pixel is guidewire; 0 = the "
           "threshold stored with the weights (0.5 if they have none).", limits=(0.0, 0.99)),
+    Param("tip_check", str, "auto", "Tip check that withholds unlikely tips (published as "
+          "LOST): auto = the one fitted for the weights (<stem>.tipcheck.json beside them) "
+          "when there is one, off = publish every tracked tip, else a path to a check."),
+    Param("tip_min_score", float, -1.0, "Gate of the tip check: tips scoring under it are "
+          "withheld; -1 = the check's own (chosen on validation data for a false-tip rate "
+          "<= 1 %).", limits=(-1.0, 1.0)),
     Param("input_size", int, 0, "Network input side in px (longer side resized, then padded); "
           "0 = native size padded to a multiple of 32.", limits=(0, 4096), step=32),
     Param("pixel_spacing_mm", float, 0.0, "Detector pixel spacing in mm/px, copied into "
@@ -187,6 +193,12 @@ class NodeSettings:
         prefix = "tracker."
         return TrackerConfig(**{k[len(prefix):]: v for k, v in self.values.items()
                                 if k.startswith(prefix)})
+
+    def tip_check_args(self) -> dict[str, Any]:
+        """``FramePipeline.from_weights`` keywords of the ``tip_check*`` parameters."""
+        gate = float(self.values["tip_min_score"])
+        return {"tip_check": str(self.values["tip_check"]),
+                "min_tip_score": None if gate < 0 else gate}
 
     def pipeline_config(self) -> Any:
         """Build the :class:`franet_core.pipeline.PipelineConfig` these parameters describe."""

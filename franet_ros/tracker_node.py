@@ -232,8 +232,11 @@ class TrackerNode(Node):
         self._diagnostics_timer = self.create_timer(
             float(settings["diagnostics_period_s"]), self._publish_diagnostics,
             callback_group=self._timer_group)
+        check = pipeline.meta.get("tip_check")
         self.get_logger().info(f"configured: model {pipeline.meta.get('model', '?')} on "
-                               f"{self._device} ({settings['backend']})")
+                               f"{self._device} ({settings['backend']}); "
+                               + (f"tip check {check}" if check else
+                                  "no tip check: every tracked tip is published"))
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
@@ -299,7 +302,8 @@ class TrackerNode(Node):
 
         pipeline = FramePipeline.from_weights(settings.weights, backend=settings["backend"],
                                               device=settings["device"],
-                                              config=settings.pipeline_config())
+                                              config=settings.pipeline_config(),
+                                              **settings.tip_check_args())
         expected, actual = settings["model"], pipeline.meta.get("model")
         if expected and actual != expected:
             raise ValueError(f"weights {settings.weights or '(shipped)'} are for model "

@@ -27,6 +27,7 @@ MODEL_COMMANDS = {
     "eval": ["--data", "d", "--out", "o"],
     "replay": ["bag", "--image-topic", "/x", "--out", "o"],
     "segment": ["frames", "--out", "o"],
+    "tipcheck": ["--data", "d", "--val-data", "v"],
     "track": ["frames", "--out", "o"],
 }
 

@@ -154,7 +154,7 @@ def test_from_weights_builds_the_segmenter(monkeypatch):
     monkeypatch.setattr(segmenter, "build_segmenter", fake_build)
     pipe = FramePipeline.from_weights("w.safetensors", "onnx", "cpu")
     assert seen == {"weights": "w.safetensors", "backend": "onnx", "device": "cpu"}
-    assert pipe.meta == {"model": "double"}
+    assert pipe.meta == {"model": "double", "tip_check": None}  # none beside w.safetensors
     assert len(pipe.process(wire_image(0)).wires) == 1
 
 
@@ -237,18 +237,18 @@ def test_track_command_writes_outputs_and_skips_bad_frames(tmp_path, monkeypatch
     (data / "images" / "s0_f003.png").write_bytes(b"broken")
     (data / "annotations.json").write_text(json.dumps(annotations))
     monkeypatch.setattr(FramePipeline, "from_weights",
-                        classmethod(lambda cls, w, b, d, c: cls(IntensitySegmenter(), c)))
+                        classmethod(lambda cls, w, b, d, c, **kw: cls(IntensitySegmenter(), c)))
     out = tmp_path / "out"
     args = argparse.Namespace(input=data, out=out, weights=None, backend="torch", device="cpu",
                               threshold=0.5, pixel_spacing=0.2, image_topic=None, fps=5.0,
-                              no_video=False)
+                              no_video=False, tip_check="auto", min_tip_score=None)
     assert track.run(args) == 0
     printed = capsys.readouterr().out
     assert "skipped 1 bad frame(s): s0_f003" in printed
     assert "tracking metrics" in printed and "id switches 0" in printed
     rows = list(csv.DictReader(open(out / "tips.csv")))
     assert list(rows[0]) == ["frame", "wire_id", "x", "y", "angle_rad", "confidence", "status",
-                             "x_mm", "y_mm"]
+                             "tip_score", "x_mm", "y_mm"]
     assert [r["frame"] for r in rows] == ["s0_f000", "s0_f001", "s0_f002", "s0_f004", "s0_f005"]
     assert float(rows[-1]["x"]) == pytest.approx(115, abs=2.5)
     assert float(rows[-1]["x_mm"]) == pytest.approx(0.2 * float(rows[-1]["x"]), abs=1e-3)

@@ -312,6 +312,23 @@ def test_guidewire_array_fields_and_cdr_round_trip():
     assert predicted.frames_since_measured == 3 and tracking.length_px == 10.0
 
 
+def test_tip_score_is_carried_and_a_withheld_tip_is_never_published():
+    from dataclasses import replace
+
+    withheld = replace(wire(6, WireStatus.LOST), tip_score=0.42)
+    kept = replace(wire(2, WireStatus.TRACKING), tip_score=0.98)
+    msg = conv.guidewire_array(result(kept, withheld, wire(8, WireStatus.PREDICTED)), KIT,
+                               HEADER)
+    back = STORE.deserialize_cdr(STORE.serialize_cdr(msg, conv.GUIDEWIRE_ARRAY),
+                                 conv.GUIDEWIRE_ARRAY)
+    scored, held, unchecked = back.wires
+    assert scored.tip_score == pytest.approx(0.98) and scored.status == 1
+    assert held.status == 0 and held.tip_score == pytest.approx(0.42)
+    assert held.tip.position.x == held.tip.position.y == 0.0 and not held.tip_covariance.any()
+    assert unchecked.tip_score == -1.0
+    assert back.primary_id == 2
+
+
 def test_default_total_latency_is_the_pipeline_total():
     assert conv.guidewire_array(result(), KIT, HEADER).total_latency_ms == 9.0
     assert conv.guidewire_array(result(), KIT, HEADER).primary_id == -1

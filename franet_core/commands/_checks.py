@@ -25,10 +25,14 @@ from pathlib import Path
 from typing import Any
 
 
-def probability(value: float | None, flag: str) -> float | None:
-    """Return ``value`` if None or a finite number in (0, 1)."""
-    if value is not None and not (math.isfinite(value) and 0.0 < value < 1.0):
-        raise ValueError(f"{flag} must be a probability in (0, 1), got {value}")
+def probability(value: float | None, flag: str, *, closed: bool = False) -> float | None:
+    """Return ``value`` if None or a finite number in (0, 1) ([0, 1] when ``closed``)."""
+    if value is None:
+        return None
+    inside = 0.0 <= value <= 1.0 if closed else 0.0 < value < 1.0
+    if not (math.isfinite(value) and inside):
+        raise ValueError(f"{flag} must be a probability in {'[0, 1]' if closed else '(0, 1)'}"
+                         f", got {value}")
     return value
 
 

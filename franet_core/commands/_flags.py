@@ -47,6 +47,18 @@ def add_weights(parser: Any, *, onnx: bool = True) -> None:
                         help=f"{kinds}; default: the shipped model")
 
 
+def add_tip_check(parser: Any) -> None:
+    """``--tip-check auto|off|FILE`` (default auto: the check fitted for the weights, if any)
+    and ``--min-tip-score S`` (default: that check's own gate)."""
+    parser.add_argument("--tip-check", default="auto", metavar="auto|off|FILE",
+                        help="withhold tips the tip check scores under its gate: 'auto' uses "
+                             "the check beside the weights (<stem>.tipcheck.json) when there "
+                             "is one, 'off' publishes every tracked tip (default: auto)")
+    parser.add_argument("--min-tip-score", type=float, default=None, metavar="S",
+                        help="gate of the tip check, in [0, 1] (default: the check's own, "
+                             "chosen on validation data for a false-tip rate <= 1 %%)")
+
+
 def add_backend(parser: Any) -> None:
     """``--backend {torch,onnx}``, default torch."""
     parser.add_argument("--backend", choices=BACKENDS, default="torch",

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from franet_core.evaluate import EvalConfig, evaluate_folder, write_report
     from franet_core.segmenter import build_segmenter
     from franet_core.sim import PRESETS, Simulator, preset
+    from franet_core.tip_check import resolve as resolve_tip_check
     from franet_core.video import VideoWriter
 
     if args.frames < 2:
@@ -93,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     (data_dir / DEMO_MARK).write_text("frames simulated by `franet demo`; a new demo replaces "
                                       "this folder\n", encoding="utf-8")
 
-    config = EvalConfig(latency_frames=8, tracking=True)
+    tip_check, meta["tip_check"] = resolve_tip_check("auto", weights)
+    config = EvalConfig(latency_frames=8, tracking=True, tip_check=tip_check)
     masks: dict = {}
     result = evaluate_folder(segmenter, data_dir, config, meta=meta, masks=masks)
     write_report(result, args.out / "report", segmenter, config, masks=masks)
@@ -116,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
           f"{args.size} px): relaxed F1 {m['relaxed_f1']['mean']:.3f}, pixel F1 "
           f"{m['f1']['mean']:.3f} ± {m['f1']['std']:.3f}, GSP {m['gsp']['mean']:.2f} px, "
           f"tips within 5 px {_pct(detected)}, false tips {_pct(false)}, "
-          f"{t['fps']:.1f} frames/s ({t['ms_per_frame']:.0f} ms/frame, {result['device']})")
+          f"{t['fps']:.1f} frames/s ({t['ms_per_frame']:.0f} ms/frame, {result['device']}); "
+          + (f"tips scoring under {tip_check.min_score:g} withheld by the tip check"
+             if tip_check else "no tip check"))
     found = m["relaxed_f1"]["mean"] >= 0.9 and (detected or 0.0) >= 0.9 and (false or 0.0) <= 0.01
     print("the wire is found and tracked on these held-out sequences" if found else
           "the model does NOT yet find and track the wire reliably on these held-out "

@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from franet_core.commands._flags import add_model_flags
+from franet_core.commands._flags import add_model_flags, add_tip_check
 
 HELP = "evaluate weights on data folders (F1, relaxed F1, GSP, tips, speed) and write a report"
 ORDER = 40
@@ -57,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the test folder)")
     parser.add_argument("--no-tracking", action="store_true",
                         help="skip the tracking metrics on annotated folders")
+    add_tip_check(parser)
     parser.add_argument("--rho", type=float, default=2.0, metavar="PX",
                         help="tolerance of relaxed precision/recall/F1, px (default 2)")
     parser.add_argument("--tip-tolerance", type=float, default=5.0, metavar="PX",
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     """Build the segmenter, evaluate, write and summarise the report."""
     from franet_core.commands import _checks as check
     from franet_core.evaluate import EvalConfig, evaluate_folders, write_report
+    from franet_core import tip_check as tip_checks
+    from franet_core.checkpoint import DEFAULT_WEIGHTS
     from franet_core.segmenter import build_segmenter
 
     for data in args.data:
@@ -87,7 +90,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.weights or 'shipped weights'}: weights are for model "
                          f"'{meta.get('model')}', not '{args.model}'")
     check.weights_threshold(meta, args.threshold, args.weights)
-    config = EvalConfig(threshold=args.threshold, input_size=args.input_size,
+    check.probability(args.min_tip_score, "--min-tip-score", closed=True)
+    tip_check, meta["tip_check"] = tip_checks.resolve(
+        args.tip_check, args.weights if args.weights is not None else DEFAULT_WEIGHTS,
+        args.min_tip_score)
+    config = EvalConfig(tip_check=tip_check, threshold=args.threshold, input_size=args.input_size,
                         batch_size=args.batch_size, tracking=not args.no_tracking,
                         sweep=tuple(args.sweep), rho=args.rho,
                         tip_tolerance_px=args.tip_tolerance)
@@ -104,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label}: {r['frames']} frames: F1 {m['f1']['mean']:.4f} ± "
               f"{m['f1']['std']:.4f} (median {m['f1']['median']:.4f}), relaxed F1 "
               f"{m['relaxed_f1']['mean']:.4f}, GSP {m['gsp']['mean']:.3f} px{tips}")
-    print(f"{t['fps']:.1f} frames/s, batch-1 latency {t['latency_ms']['median']:.1f} ms")
+    print(f"{t['fps']:.1f} frames/s, batch-1 latency {t['latency_ms']['median']:.1f} ms; "
+          + (f"tip check {meta['tip_check']} (min_score {tip_check.min_score:g})"
+             if tip_check else "no tip check: every tracked tip is published"))
     if result.get("sweep"):
         for metric, label in (("relaxed_f1", "relaxed F1"), ("f1", "F1")):
             best = max(result["sweep"], key=lambda s: s[metric])

@@ -17,9 +17,12 @@
 INPUT is a folder of frames (sorted by name, one sequence; a data folder's images/ is used),
 a video file, a single image, or a ROS 2 bag (with --image-topic). Writes to --out:
 
-  tips.csv          frame,wire_id,x,y,angle_rad,confidence,status  (px; LOST rows have empty
-                    x, y, angle_rad; with --pixel-spacing also x_mm,y_mm)
-  centerlines.json  per frame, per wire: id, status, tip, angle, confidence, centerline (px)
+  tips.csv          frame,wire_id,x,y,angle_rad,confidence,status,tip_score  (px; LOST rows
+                    have empty x, y, angle_rad; tip_score is the tip check's, empty without
+                    one, and set on a LOST row whose tip it withheld; with --pixel-spacing
+                    also x_mm,y_mm)
+  centerlines.json  per frame, per wire: id, status, tip, angle, confidence, tip_score,
+                    centerline (px)
   overlay.mp4       centerline, tip arrow, id and status on every frame (GIF if no MP4 codec)
 
 Frames that cannot be read or processed are skipped, counted and listed at the end. When
@@ -36,7 +39,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from franet_core.commands._flags import add_model_flags
+from franet_core.commands._flags import add_model_flags, add_tip_check
 
 HELP = "track guidewires in a folder / video / bag: tips.csv, centerlines.json, overlay video"
 ORDER = 60
@@ -55,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-topic", default=None, help="image topic when INPUT is a bag")
     parser.add_argument("--fps", type=float, default=10.0, help="overlay video frame rate")
     parser.add_argument("--no-video", action="store_true", help="do not write the overlay")
+    add_tip_check(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,9 +78,14 @@ def run(args: argparse.Namespace) -> int:
     check.probability(args.threshold, "--threshold")
     check.positive(args.pixel_spacing, "--pixel-spacing")
     check.positive(args.fps, "--fps")
+    check.probability(args.min_tip_score, "--min-tip-score", closed=True)
     config = PipelineConfig(threshold=args.threshold, pixel_spacing_mm=args.pixel_spacing)
     frames = iter_frames(args.input, topic=args.image_topic)
-    pipe = FramePipeline.from_weights(args.weights, args.backend, args.device, config)
+    pipe = FramePipeline.from_weights(args.weights, args.backend, args.device, config,
+                                      tip_check=args.tip_check,
+                                      min_tip_score=args.min_tip_score)
+    if pipe.meta.get("tip_check") is None:
+        LOG.warning("no tip check for these weights: every tracked tip is published")
     created = not args.out.exists()
     args.out.mkdir(parents=True, exist_ok=True)
     spacing = args.pixel_spacing
@@ -89,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with open(tips_tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["frame", "wire_id", "x", "y", "angle_rad", "confidence", "status"]
+            writer.writerow(["frame", "wire_id", "x", "y", "angle_rad", "confidence", "status",
+                             "tip_score"]
                             + (["x_mm", "y_mm"] if spacing else []))
             for name, image in tqdm(frames, desc="track", unit="frame"):
                 try:
@@ -145,7 +155,8 @@ def _csv_row(name: str, w: Any, spacing: float | None) -> list[Any]:
     else:
         xy = [f"{w.tip[0]:.3f}", f"{w.tip[1]:.3f}"]
         angle = f"{w.tip_angle:.5f}"
-    row = [name, w.id, *xy, angle, f"{w.confidence:.4f}", w.status.value]
+    row = [name, w.id, *xy, angle, f"{w.confidence:.4f}", w.status.value,
+           "" if w.tip_score is None else f"{w.tip_score:.4f}"]
     if spacing:
         row += ["", ""] if w.tip is None else [f"{w.tip[0] * spacing:.4f}",
                                                f"{w.tip[1] * spacing:.4f}"]
@@ -157,6 +168,7 @@ def _json_frame(name: str, result: Any) -> dict[str, Any]:
         {"id": w.id, "status": w.status.value, "confidence": round(w.confidence, 4),
          "tip": None if w.tip is None else [round(float(v), 3) for v in w.tip],
          "angle_rad": None if w.tip_angle is None else round(float(w.tip_angle), 5),
+         "tip_score": None if w.tip_score is None else round(float(w.tip_score), 4),
          "centerline": [[round(float(x), 2), round(float(y), 2)] for x, y in w.centerline]}
         for w in result.wires]}
 
