@@ -24,7 +24,8 @@ the leave-one-domain-out proxy for an unseen C-arm) is printed and written to
 
 These are TEST sets: never choose a threshold, a checkpoint or a recipe on them.
 
-Usage: ``python benchmarks/heldout.py --weights W --out OUT [--root runs/heldout]``.
+Usage: ``python benchmarks/heldout.py --weights W --out OUT [--root runs/heldout]
+[--tip-check off]`` (tip figures with the weights' tip check unless ``off``).
 """
 from __future__ import annotations
 
@@ -80,12 +81,15 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("runs/heldout"))
     parser.add_argument("--sequences", type=int, default=4)
     parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--tip-check", default="auto",
+                        help="franet eval's --tip-check: auto (the weights' own), off or FILE")
     args = parser.parse_args()
     build(args.root, args.sequences, args.frames)
     rows: dict[tuple[str, str], list] = {}
     for name in PRESETS:
         out = args.out / name
-        cmd = ["eval", "--data", *(str(args.root / name / k) for k in KINDS), "--out", str(out)]
+        cmd = ["eval", "--data", *(str(args.root / name / k) for k in KINDS), "--out", str(out),
+               "--tip-check", args.tip_check]
         if args.weights:
             cmd += ["--weights", args.weights]
         _franet(*cmd)

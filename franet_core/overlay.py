@@ -16,7 +16,9 @@
 
 TRACKING wires: solid centerline, filled tip dot and solid arrow along the tip tangent.
 PREDICTED: hollow tip circle with the 2-sigma covariance radius and a dashed arrow (no
-centerline: none was measured). LOST: no tip drawn at all, only a "LOST" label in the legend.
+centerline: none was measured). LOST: no tip drawn at all, only a "LOST" label in the legend
+(with "tip withheld" and its score when the tip check withheld the tip; the centerline that
+was measured is still drawn).
 Colours are per wire id, so an identity switch is visible as a colour change.
 """
 from __future__ import annotations
@@ -111,4 +113,12 @@ def _draw_legend(out: np.ndarray, result: FrameResult, scale: float) -> None:
     _text(out, f"frame {result.index}", (4, y), (255, 255, 255), scale)
     for wire in result.wires:
         y += int(14 * scale)
-        _text(out, f"#{wire.id} {wire.status.value}", (4, y), id_colour(wire.id), scale)
+        _text(out, f"#{wire.id} {wire.status.value}{_score_text(wire)}", (4, y),
+              id_colour(wire.id), scale)
+
+
+def _score_text(wire: WireState) -> str:
+    if wire.tip_score is None:
+        return ""
+    withheld = " (tip withheld)" if wire.status is WireStatus.LOST else ""
+    return f" tip score {wire.tip_score:.2f}{withheld}"
