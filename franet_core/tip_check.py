@@ -18,8 +18,9 @@ vessel branches and wire fragments. The mean probability along the centerline ba
 them apart, but a handful of cues taken together do (docs/results.md, session 11): the
 probability at and just past the tip, the darkness of the radio-opaque distal coil against
 its surroundings, how the last 30 px bend and how wide the mask is there. A logistic
-regression over those cues, fitted on frames the segmentation network never trained on
-(``franet tipcheck``), gives each published tip a score; tips scoring under ``min_score``
+regression (or a network with one small hidden layer) over those cues, fitted on frames the
+segmentation network never trained on (``franet tipcheck``), gives each published tip a
+score; tips scoring under ``min_score``
 (chosen on validation folders for a false-tip rate at or under a target) are withheld:
 the pipeline publishes the wire as LOST, so a consumer never acts on them.
 
@@ -41,8 +42,8 @@ from scipy import ndimage as ndi
 
 from franet_core.types import WireState, WireStatus
 
-__all__ = ["FEATURES", "TipCheck", "check_tips", "fit_logistic", "resolve", "sha256_file",
-           "tip_check_path", "tip_features"]
+__all__ = ["FEATURES", "TipCheck", "check_tips", "fit_logistic", "fit_network", "resolve",
+           "sha256_file", "tip_check_path", "tip_features"]
 
 FORMAT = "franet-tip-check/1"
 
@@ -152,13 +153,52 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 30
     return mean, std, w, b
 
 
+def fit_network(x: np.ndarray, y: np.ndarray, hidden: int = 16, weight_decay: float = 1e-2,
+                steps: int = 1500, lr: float = 1e-2, seed: int = 0
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """One hidden ReLU layer on standardised features, full-batch Adam on cross-entropy.
+
+    Returns (mean, std, W1 (hidden, F), b1, w2 (hidden,), b2), float64. Deterministic for a
+    given ``seed`` (CPU, one full batch).
+    """
+    import torch
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"need x (N, F) and y (N,), got {x.shape} and {y.shape}")
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std < 1e-12] = 1.0
+    generator = torch.Generator().manual_seed(seed)
+    layers = [torch.nn.Linear(x.shape[1], hidden, dtype=torch.float64),
+              torch.nn.Linear(hidden, 1, dtype=torch.float64)]
+    for layer in layers:  # torch's default init, drawn from our generator
+        bound = 1.0 / layer.in_features ** 0.5
+        with torch.no_grad():
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+    net = torch.nn.Sequential(layers[0], torch.nn.ReLU(), layers[1])
+    z = torch.from_numpy((x - mean) / std)
+    target = torch.from_numpy(y)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(z)[:, 0], target)
+        loss.backward()
+        opt.step()
+    w1, b1, w2, b2 = (p.detach().numpy() for p in net.parameters())
+    return mean, std, w1, b1, w2[0], float(b2[0])
+
+
 @dataclass(frozen=True)
 class TipCheck:
-    """A fitted tip check: logistic weights over standardised :data:`FEATURES`.
+    """A fitted tip check over standardised :data:`FEATURES` z = (x - mean) / std.
 
-    min_score: tips scoring under it are withheld (published as LOST). weights_sha256: the
-    segmentation weights it was fitted for (their probabilities are its inputs). note: where
-    it was fitted and where min_score was chosen.
+    Without a hidden layer it is a logistic regression, score = σ(z·weights + bias); with
+    one (``hidden_weights`` H × F, ``hidden_bias`` H), score = σ(relu(W₁z + b₁)·weights +
+    bias). min_score: tips scoring under it are withheld (published as LOST).
+    weights_sha256: the segmentation weights it was fitted for (their probabilities are its
+    inputs). note: where it was fitted and where min_score was chosen.
     """
 
     mean: tuple[float, ...]
@@ -169,21 +209,31 @@ class TipCheck:
     weights_sha256: str = ""
     note: str = ""
     features: tuple[str, ...] = FEATURES
+    hidden_weights: tuple[tuple[float, ...], ...] = ()
+    hidden_bias: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if tuple(self.features) != FEATURES:
             raise ValueError(f"tip check features {list(self.features)} are not this "
                              f"version's {list(FEATURES)}; refit it with `franet tipcheck`")
-        for name in ("mean", "std", "weights"):
-            if len(getattr(self, name)) != len(FEATURES):
+        hidden = len(self.hidden_bias)
+        expected = {"mean": len(FEATURES), "std": len(FEATURES),
+                    "weights": hidden or len(FEATURES), "hidden_weights": hidden}
+        for name, n in expected.items():
+            if len(getattr(self, name)) != n:
                 raise ValueError(f"tip check {name} has {len(getattr(self, name))} values, "
-                                 f"expected {len(FEATURES)}")
+                                 f"expected {n}")
+        if any(len(row) != len(FEATURES) for row in self.hidden_weights):
+            raise ValueError(f"tip check hidden_weights rows must have {len(FEATURES)} values")
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError(f"tip check min_score must be in [0, 1], got {self.min_score}")
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """P(true tip) for feature rows ``(N, F)`` or one row ``(F,)``."""
         z = (np.asarray(features, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.std)
+        if self.hidden_bias:
+            z = np.maximum(z @ np.asarray(self.hidden_weights).T + np.asarray(self.hidden_bias),
+                           0.0)
         return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
 
     def save(self, path: str | Path) -> None:
@@ -201,8 +251,7 @@ class TipCheck:
         if not isinstance(record, dict) or record.pop("format", None) != FORMAT:
             raise ValueError(f"{path} is not a tip check (format {FORMAT!r} expected)")
         try:
-            check = cls(**{k: tuple(v) if isinstance(v, list) else v
-                           for k, v in record.items()})
+            check = cls(**{k: _tuples(v) for k, v in record.items()})
         except TypeError as exc:
             raise ValueError(f"{path}: {exc}") from exc
         if weights is not None and check.weights_sha256 != sha256_file(weights):
@@ -235,6 +284,11 @@ def resolve(spec: str | Path | None, weights: str | Path, min_score: float | Non
         raise FileNotFoundError(f"tip check not found: {path}")
     check = TipCheck.load(path, None if weights.suffix == ".onnx" else weights)
     return (check if min_score is None else check.with_min_score(min_score)), str(path)
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists (nested too) back to the tuples a frozen TipCheck holds."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def tip_check_path(weights: str | Path) -> Path:

@@ -268,17 +268,19 @@ def tipcheck_args(tmp_path, monkeypatch, **kw):
     val = two_line_folder(tmp_path / "val", sequences=2)
     defaults = dict(data=[data], val_data=[val], weights=weights, backend="torch",
                     device="cpu", threshold=0.5, max_false_rate=0.01, tip_tolerance=5.0,
-                    out=None)
+                    out=None, hidden=0)
     return argparse.Namespace(**{**defaults, **kw}), weights
 
 
+@pytest.mark.parametrize("hidden", [0, 4])
 def test_tipcheck_command_fits_and_writes_a_check_that_separates(tmp_path, monkeypatch,
-                                                                  capsys):
+                                                                  capsys, hidden):
     from franet_core.commands import tipcheck
 
-    args, weights = tipcheck_args(tmp_path, monkeypatch)
+    args, weights = tipcheck_args(tmp_path, monkeypatch, hidden=hidden)
     assert tipcheck.run(args) == 0
     check = TipCheck.load(tc.tip_check_path(weights), weights)
+    assert len(check.hidden_bias) == hidden
     printed = capsys.readouterr().out
     assert "fitted on 18 tips (9 true)" in printed and "validation: 12 tips (6 true)" in printed
     assert f"min_score {check.min_score:.2f}: 6 of 12 validation tips published, 6 true" \
@@ -314,3 +316,39 @@ def test_tipcheck_command_writes_nothing_when_no_gate_is_safe_enough(tmp_path, m
     assert "no gate keeps a tip with a validation false-tip rate <= 0.01" in \
         capsys.readouterr().out
     assert not tc.tip_check_path(weights).exists()
+
+
+def test_a_hidden_layer_scores_like_a_float64_loop_and_round_trips(tmp_path):
+    rng = np.random.default_rng(1)
+    n, h = len(FEATURES), 3
+    w1, b1, w2 = rng.normal(size=(h, n)), rng.normal(size=h), rng.normal(size=h)
+    mean, std = rng.normal(size=n), rng.uniform(0.5, 2.0, size=n)
+    check = TipCheck(tuple(mean), tuple(std), tuple(w2), 0.3, 0.5,
+                     hidden_weights=tuple(map(tuple, w1)), hidden_bias=tuple(b1))
+    x = rng.normal(size=n)
+    logit = 0.3
+    for j in range(h):
+        unit = b1[j] + sum(w1[j, i] * (x[i] - mean[i]) / std[i] for i in range(n))
+        logit += w2[j] * max(unit, 0.0)
+    assert check.score(x) == pytest.approx(1.0 / (1.0 + np.exp(-logit)), rel=1e-12)
+    check.save(tmp_path / "c.json")
+    assert TipCheck.load(tmp_path / "c.json") == check
+    with pytest.raises(ValueError, match="weights has 13 values, expected 3"):
+        TipCheck(tuple(mean), tuple(std), (0.0,) * n, 0.0, 0.5,
+                 hidden_weights=tuple(map(tuple, w1)), hidden_bias=tuple(b1))
+
+
+def test_fit_network_learns_what_a_logistic_regression_cannot():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1.0, 1.0, size=(400, 2))
+    y = (x[:, 0] * x[:, 1] > 0).astype(float)  # XOR of the signs: no line separates it
+    mean, std, w1, b1, w2, b2 = tc.fit_network(x, y, hidden=8, weight_decay=0.0, steps=1500,
+                                               lr=0.05)
+    z = (x - mean) / std
+    net = np.maximum(z @ w1.T + b1, 0.0) @ w2 + b2
+    m, s, w, b = tc.fit_logistic(x, y)
+    line = ((x - m) / s) @ w + b
+    assert np.mean((net > 0) == y) > 0.95
+    assert np.mean((line > 0) == y) < 0.75
+    again = tc.fit_network(x, y, hidden=8, weight_decay=0.0, steps=1500, lr=0.05)
+    np.testing.assert_array_equal(again[2], w1)  # deterministic for a seed

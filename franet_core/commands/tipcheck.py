@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "project's limit)")
     parser.add_argument("--tip-tolerance", type=float, default=5.0, metavar="PX",
                         help="a published tip this close to a true tip is true, px (default 5)")
+    parser.add_argument("--hidden", type=int, default=0, metavar="H",
+                        help="H > 0: a network with one hidden layer of H ReLU units instead "
+                             "of a logistic regression (default 0)")
     parser.add_argument("--out", type=Path,
                         help="where to write the check (default: beside the weights, "
                              "<stem>.tipcheck.json)")
@@ -64,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from franet_core.checkpoint import DEFAULT_WEIGHTS
     from franet_core.commands import _checks as check
     from franet_core.pipeline import FramePipeline, PipelineConfig
-    from franet_core.tip_check import TipCheck, fit_logistic, sha256_file, tip_check_path
+    from dataclasses import replace
+
+    from franet_core.tip_check import (fit_logistic, fit_network, sha256_file, TipCheck,
+                                       tip_check_path)
 
     for folder in (*args.data, *args.val_data):
         if not folder.is_dir():
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     check.probability(args.threshold, "--threshold")
     check.probability(args.max_false_rate, "--max-false-rate")
     check.positive(args.tip_tolerance, "--tip-tolerance")
+    check.at_least(args.hidden, "--hidden", minimum=0)
     weights = Path(args.weights) if args.weights is not None else DEFAULT_WEIGHTS
     if weights.suffix == ".onnx":
         raise ValueError("--weights: fit the tip check on the .safetensors weights the .onnx "
@@ -82,8 +89,14 @@ def run(args: argparse.Namespace) -> int:
     if y.all() or not y.any():
         raise ValueError(f"--data: the {len(y)} published tips are all "
                          f"{'true' if y.all() else 'false'}; a check needs both")
-    mean, std, w, b = fit_logistic(x, y)
-    fitted = TipCheck(tuple(mean), tuple(std), tuple(w), float(b), 0.0)
+    if args.hidden > 0:
+        mean, std, w1, b1, w, b = fit_network(x, y, hidden=args.hidden)
+        layer = {"hidden_weights": tuple(map(tuple, w1.tolist())),
+                 "hidden_bias": tuple(b1.tolist())}
+    else:
+        mean, std, w, b = fit_logistic(x, y)
+        layer = {}
+    fitted = TipCheck(tuple(mean), tuple(std), tuple(w), float(b), 0.0, **layer)
     vx, vy = collect(pipe, args.val_data, args.tip_tolerance)
     scores = fitted.score(vx) if len(vy) else np.zeros(0)
     print(f"fitted on {len(y)} tips ({int(y.sum())} true) from {_names(args.data)}; "
@@ -103,11 +116,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     kept = scores >= chosen
     out = args.out or tip_check_path(weights)
-    TipCheck(tuple(mean), tuple(std), tuple(w), float(b), chosen, sha256_file(weights),
-             f"fitted on {_names(args.data)} ({len(y)} tips); min_score chosen on "
-             f"{_names(args.val_data)} for a false-tip rate <= {args.max_false_rate:g} "
-             f"(there: {int(kept.sum())} tips published, {int(vy[kept].sum())} true, of "
-             f"{len(vy)} before the check)").save(out)
+    model = f"one hidden layer of {args.hidden}" if args.hidden > 0 else "logistic regression"
+    note = (f"{model} fitted on {_names(args.data)} ({len(y)} tips); min_score chosen on "
+            f"{_names(args.val_data)} for a false-tip rate <= {args.max_false_rate:g} (there: "
+            f"{int(kept.sum())} tips published, {int(vy[kept].sum())} true, of {len(vy)} "
+            "before the check)")
+    replace(fitted, min_score=chosen, weights_sha256=sha256_file(weights), note=note).save(out)
     print(f"min_score {chosen:.2f}: {int(kept.sum())} of {len(vy)} validation tips published, "
           f"{int(vy[kept].sum())} true; wrote {out}")
     return 0
