@@ -35,8 +35,7 @@ from franet_core.field_of_view import FieldOfView, FieldOfViewConfig
 from franet_core.preprocess import (check_input_size, Letterbox, MAX_NATIVE_SIDE, MAX_PIXELS,
                                     normalize_image)
 from franet_core.tip import observe
-from franet_core import tip_check as tip_checks
-from franet_core.tip_check import TipCheck
+from franet_core.tip_check import check_tips, resolve as resolve_tip_check, TipCheck
 from franet_core.tracker import Tracker, TrackerConfig
 from franet_core.types import FrameResult
 
@@ -135,7 +134,7 @@ class FramePipeline:
         if config.tip_check is not None:
             meta["tip_check"] = "given in the pipeline config"
         else:
-            check, meta["tip_check"] = tip_checks.resolve(
+            check, meta["tip_check"] = resolve_tip_check(
                 tip_check, weights if weights is not None else DEFAULT_WEIGHTS, min_tip_score)
             config = replace(config, tip_check=check)
         pipe = cls(segmenter, config)
@@ -215,7 +214,7 @@ class FramePipeline:
         t1 = time.perf_counter()
         wires = self.tracker.update(observations, view)
         if self.config.tip_check is not None:
-            wires = tip_checks.check_tips(self.config.tip_check, wires, prob, mask, image)
+            wires = check_tips(self.config.tip_check, wires, prob, mask, image)
         t2 = time.perf_counter()
         timings.update(centerline=(t1 - t0) * 1e3, tracking=(t2 - t1) * 1e3)
         timings["total"] = sum(timings[k] for k in STAGES[:-1])

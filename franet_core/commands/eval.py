@@ -69,10 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the segmenter, evaluate, write and summarise the report."""
     from franet_core.commands import _checks as check
-    from franet_core.evaluate import EvalConfig, evaluate_folders, write_report
-    from franet_core import tip_check as tip_checks
     from franet_core.checkpoint import DEFAULT_WEIGHTS
+    from franet_core.evaluate import EvalConfig, evaluate_folders, write_report
     from franet_core.segmenter import build_segmenter
+    from franet_core.tip_check import resolve as resolve_tip_check
 
     for data in args.data:
         if not data.is_dir():
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                          f"'{meta.get('model')}', not '{args.model}'")
     check.weights_threshold(meta, args.threshold, args.weights)
     check.probability(args.min_tip_score, "--min-tip-score", closed=True)
-    tip_check, meta["tip_check"] = tip_checks.resolve(
+    tip_check, meta["tip_check"] = resolve_tip_check(
         args.tip_check, args.weights if args.weights is not None else DEFAULT_WEIGHTS,
         args.min_tip_score)
     config = EvalConfig(tip_check=tip_check, threshold=args.threshold, input_size=args.input_size,
