@@ -292,6 +292,7 @@ def test_lifecycle_configure_and_activate_over_the_services(managed, client):
     assert client.transition(Transition.TRANSITION_ACTIVATE)
     assert client.state() == State.PRIMARY_STATE_ACTIVE
     managed.wait_for_log(f"active: listening on {IMAGE_TOPIC}")
+    assert "franet_sim.tipcheck.json" in managed.log()  # the shipped weights' tip check
 
 
 def test_the_cuda_fallback_is_reported_once_through_ros_logging(managed):
@@ -318,6 +319,8 @@ def test_camera_frames_are_answered_with_the_input_header(managed, client, encod
             assert m.header.frame_id == f"c_arm_{encoding}", key
     wires = out["guidewires"][0]
     assert (wires.image_width, wires.image_height) == (side, side)
+    for wire in wires.wires:  # a published tip passed the shipped check's gate (0.97)
+        assert wire.status == 0 or wire.tip_score >= 0.97, wire
     mask = out["mask"][0]
     assert (mask.width, mask.height, mask.encoding) == (side, side, "mono8")
     assert len(mask.data) == side * side
