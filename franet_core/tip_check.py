@@ -47,7 +47,18 @@ __all__ = ["FEATURES", "TipCheck", "check_tips", "fit_logistic", "fit_network", 
 
 FORMAT = "franet-tip-check/1"
 
-#: Feature names, in the order :func:`tip_features` returns them.
+#: Feature names, in the order :func:`tip_features` returns them:
+#: tracking (1 measured this frame, 0 PREDICTED), confidence (the wire's mean probability
+#: along its centerline), log_length (log(1 + length px)), since_measured (frames),
+#: tip_prob (largest probability within 5 px of the tip), distal_prob (mean probability
+#: along the last DISTAL_PX), low_prob (10th percentile along the whole centerline),
+#: coil_cnr / body_cnr (darkness of the line against its side bands over the last
+#: DISTAL_PX / over BODY_PX from the tip, in units of the bands' spread; a radio-opaque coil
+#: is darker than the body), turn_deg (angle between the two halves of the last TURN_PX),
+#: width_px (mask pixels within 7 px of the tip / 14), beyond_prob (mean probability 4, 8
+#: and 12 px past the tip along its direction: a mask that goes on is no tip) and blob
+#: (darkest pixel within 6 px of the tip below the image median, in image standard
+#: deviations: electrode snaps and clips are dark blobs).
 FEATURES = ("tracking", "confidence", "log_length", "since_measured", "tip_prob",
             "distal_prob", "low_prob", "coil_cnr", "body_cnr", "turn_deg", "width_px",
             "beyond_prob", "blob")
