@@ -59,7 +59,7 @@ import torch.nn.functional as F
 
 from franet_core import atomic, checkpoint, config as config_io
 from franet_core.datasets import WIRE_CROP_PROB
-from franet_core.losses import mark_weights
+from franet_core.losses import cldice_loss, mark_weights
 from franet_core.metrics import METRICS, MetricAccumulator
 from franet_core.sim import SimConfig
 
@@ -95,6 +95,9 @@ class TrainConfig:
     ``tip_weight`` multiplies the loss within a few px of every wire tip (wire and background
     alike; franet_core.losses.tip_weights), where the published tip is decided; a pixel both
     near a tip and on a distractor takes the larger weight (franet_core.losses.mark_weights).
+    ``cldice_weight`` (0: off, the paper's loss) adds that multiple of the soft clDice loss
+    (franet_core.losses.cldice_loss) to the per-pixel loss: a connectivity term that charges
+    a wire found in pieces by the length of its gaps, not by their few pixels.
     ``backgrounds`` is the folder holding the real angiograms of the recorded split
     (``franet_core/sim/background_split.yaml``): the simulator composites the "train" files
     behind training wires and the "val" files behind validation wires, with probability
@@ -145,6 +148,7 @@ class TrainConfig:
     hard_weight: float = 1.0
     hard_guard_px: int = 0
     tip_weight: float = 1.0
+    cldice_weight: float = 0.0
     sim: SimConfig = SimConfig()
     sim_fraction: float | None = None
     backgrounds: str | None = None
@@ -178,6 +182,8 @@ class TrainConfig:
             raise ValueError(f"hard_weight must be > 0, got {self.hard_weight}")
         if not self.tip_weight > 0:
             raise ValueError(f"tip_weight must be > 0, got {self.tip_weight}")
+        if self.cldice_weight < 0:
+            raise ValueError(f"cldice_weight must be >= 0, got {self.cldice_weight}")
         if self.hard_guard_px < 0:
             raise ValueError(f"hard_guard_px must be >= 0 px, got {self.hard_guard_px}")
         if self.warmup_steps < 0:
@@ -598,6 +604,8 @@ def _train_epoch(cfg: TrainConfig, run: _Run, train_set: Dataset, n_sim: int,
             pixel_loss = pixel_loss * mark_weights(target, hard, tips, cfg.hard_weight,
                                                    cfg.hard_guard_px, cfg.tip_weight)
         loss = pixel_loss.mean()
+        if cfg.cldice_weight:
+            loss = loss + cfg.cldice_weight * cldice_loss(logits.float(), target)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         if run.step < cfg.warmup_steps:  # linear warm-up; factor 1 at its last step

@@ -22,9 +22,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from franet_core.losses import (LOSS_NAMES, augmented_focal_loss, build_loss, focal_loss,
-                                ghmc_loss, hard_negative_weights, mark_weights,
-                                tip_weights)
+from franet_core.losses import (LOSS_NAMES, augmented_focal_loss, build_loss, cldice_loss,
+                                focal_loss, ghmc_loss, hard_negative_weights, mark_weights,
+                                soft_skeleton, tip_weights)
 
 
 def _np_logsig(z: np.ndarray) -> np.ndarray:
@@ -281,3 +281,88 @@ def test_mark_weights_take_the_larger_weighting_per_pixel() -> None:
     both = (tips == 1.0) & (ref == 5.0)
     assert both.any()  # a tip pixel on a distractor takes 5, not 3 or 15
     np.testing.assert_array_equal(got.double().numpy(), ref)
+
+
+def _ref_skeleton(x: np.ndarray, iterations: int) -> np.ndarray:
+    """clDice's soft skeleton as a float64 per-pixel loop over one (H, W) image; pooling
+    windows are clipped at the border (max-pool padding never wins)."""
+    h, w = x.shape
+
+    def erode(a: np.ndarray) -> np.ndarray:
+        out = np.empty_like(a)
+        for i, j in np.ndindex(a.shape):
+            col = a[max(i - 1, 0):i + 2, j].min()
+            row = a[i, max(j - 1, 0):j + 2].min()
+            out[i, j] = min(col, row)
+        return out
+
+    def dilate(a: np.ndarray) -> np.ndarray:
+        out = np.empty_like(a)
+        for i, j in np.ndindex(a.shape):
+            out[i, j] = a[max(i - 1, 0):i + 2, max(j - 1, 0):j + 2].max()
+        return out
+
+    skel = np.maximum(x - dilate(erode(x)), 0.0)
+    for _ in range(iterations):
+        x = erode(x)
+        delta = np.maximum(x - dilate(erode(x)), 0.0)
+        skel = skel + np.maximum(delta - skel * delta, 0.0)
+    return skel
+
+
+def test_soft_skeleton_matches_a_float64_loop() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.random((2, 1, 9, 11))
+    got = soft_skeleton(torch.tensor(x), iterations=3).numpy()
+    for n in range(2):
+        np.testing.assert_allclose(got[n, 0], _ref_skeleton(x[n, 0], 3), atol=1e-12)
+
+
+def test_soft_skeleton_thins_a_band_to_its_centre_and_keeps_a_line() -> None:
+    """A 5 px wide binary band thins to its centre row; a 1 px line is its own skeleton."""
+    band = torch.zeros(1, 1, 15, 30, dtype=torch.float64)
+    band[..., 5:10, :] = 1.0
+    skel = soft_skeleton(band, iterations=3)
+    assert torch.equal(skel[0, 0, :, 3:-3].sum(1) > 0, torch.arange(15) == 7)
+    line = torch.zeros(1, 1, 9, 20, dtype=torch.float64)
+    line[..., 4, :] = 1.0
+    assert torch.equal(soft_skeleton(line, iterations=3), line)
+    with pytest.raises(ValueError, match="iterations"):
+        soft_skeleton(line, iterations=-1)
+
+
+def test_cldice_matches_a_float64_reference() -> None:
+    rng = np.random.default_rng(9)
+    z = rng.normal(0, 3, (2, 1, 10, 12))
+    y = np.zeros_like(z)
+    y[0, 0, 4:6, :] = 1.0
+    y[1, 0, :, 3] = 1.0
+    got = cldice_loss(torch.tensor(z, dtype=torch.float32), torch.tensor(y, dtype=torch.float32),
+                      iterations=2, smooth=1.0).item()
+    p = 1.0 / (1.0 + np.exp(-z))
+    ref = []
+    for n in range(2):
+        sp, sy = _ref_skeleton(p[n, 0], 2), _ref_skeleton(y[n, 0], 2)
+        t_prec = ((sp * y[n, 0]).sum() + 1.0) / (sp.sum() + 1.0)
+        t_sens = ((sy * p[n, 0]).sum() + 1.0) / (sy.sum() + 1.0)
+        ref.append(1.0 - 2.0 * t_prec * t_sens / (t_prec + t_sens))
+    assert _rel(got, float(np.mean(ref))) < 1e-5
+
+
+def test_cldice_punishes_a_gap_more_than_a_thicker_mask() -> None:
+    """The loss clDice was made for: a wire found with a gap scores worse than one found whole
+    but drawn 3 px wide, although the gap costs fewer wrong pixels (10 against 60)."""
+    y = torch.zeros(1, 1, 16, 40)
+    y[..., 8, 5:35] = 1.0
+    gap = y.clone()
+    gap[..., 8, 15:25] = 0.0
+    thick = y.clone()
+    thick[..., 7:10, 5:35] = 1.0
+    as_logits = lambda m: (m * 2 - 1) * 20.0  # noqa: E731 (near-binary probabilities)
+    perfect = cldice_loss(as_logits(y), y).item()
+    assert perfect < 0.02
+    assert cldice_loss(as_logits(gap), y).item() > cldice_loss(as_logits(thick), y).item() + 0.1
+    # a wire-free sample with predicted centreline is penalised, an empty one is not
+    empty = torch.zeros_like(y)
+    assert cldice_loss(as_logits(empty), empty).item() < 1e-6
+    assert cldice_loss(as_logits(y), empty).item() > 0.9

@@ -449,3 +449,17 @@ def test_gradient_clipping_and_warmup_bound_each_step(tmp_path):
         tiny_config(grad_clip_norm=0.0)
     with pytest.raises(ValueError, match="warmup_steps"):
         tiny_config(warmup_steps=-1)
+
+
+def test_cldice_weight_adds_the_connectivity_term(tmp_path):
+    """``cldice_weight`` > 0 adds that multiple of the clDice loss to the first step's loss
+    (same seed, same batch: the only difference), and a negative weight is refused."""
+    losses = {}
+    for weight in (0.0, 0.5):
+        cfg = tiny_config(epochs=1, steps_per_epoch=1, cldice_weight=weight)
+        losses[weight] = train(cfg, tmp_path / f"run{weight}", progress=False)["history"][0]["loss"]
+    assert losses[0.5] > losses[0.0]
+    # the added term is 0.5 × a loss in [0, 1]
+    assert losses[0.5] - losses[0.0] <= 0.5 + 1e-6
+    with pytest.raises(ValueError, match="cldice_weight"):
+        tiny_config(cldice_weight=-0.1)
