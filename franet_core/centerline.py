@@ -661,6 +661,9 @@ def _split_corners(path: np.ndarray, config: CenterlineConfig) -> list[np.ndarra
 
     A wire bends smoothly; a sharp corner is two wires whose tips touch (a "V"), which the
     skeleton shows as one path. Each piece keeps the corner point (the touching tips).
+    A corner closer than ``min_wire_px`` of arc to either end of the path is not cut: that
+    is a J or angled tip's hook (a J turns by 120–200° within a few px), and the piece cut
+    off would be too short to keep, so cutting it would only move the tip back to the bend.
     """
     s = config.corner_span_px
     if len(path) < 2 * s + 1:
@@ -682,6 +685,8 @@ def _split_corners(path: np.ndarray, config: CenterlineConfig) -> list[np.ndarra
             i = j
         else:
             i += 1
+    arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))]
+    cuts = [c for c in cuts if config.min_wire_px <= arc[c] <= arc[-1] - config.min_wire_px]
     bounds = [0, *cuts, len(path) - 1]
     return [path[a: b + 1] for a, b in zip(bounds, bounds[1:]) if b > a]
 

@@ -96,6 +96,41 @@ def test_crossing_wires_give_two_polylines(crossing):
         assert closest(truth, best.points) < 1.0
 
 
+def _j_wire(radius: float) -> np.ndarray:
+    """A wire running right along y = 128, ending in a J: a half-turn of ``radius`` px up
+    and a 4 px straight run back (a turn of 180° within 2·radius + 4 px)."""
+    body = curve(lambda t: 30 + 150 * t, lambda t: 128 + 0 * t)
+    hook = curve(lambda t: 180 + radius * np.sin(np.pi * t),
+                 lambda t: 128 - radius + radius * np.cos(np.pi * t), n=300)
+    back = curve(lambda t: 180 - 4 * t, lambda t: 128 - 2 * radius + 0 * t, n=100)
+    return np.concatenate([body, hook, back])
+
+
+@pytest.mark.parametrize("radius", [3.0, 4.0, 6.0])
+def test_a_j_tip_is_followed_around_its_hook(radius):
+    """The hook turns by more than ``max_corner_deg`` within ``corner_span_px``, which would
+    cut it off at the bend as a piece too short to keep; the centerline must end at the
+    hook's end, the true tip (val3/val4 ground-truth masks: tips turning by > 150° over their
+    last 40 px reached 88 % of the time before, 99 % after)."""
+    truth = _j_wire(radius)
+    lines = extract_centerlines(draw([truth], width=2))
+    assert len(lines) == 1
+    ends = [lines[0].points[0], lines[0].points[-1]]
+    assert min(np.linalg.norm(e - truth[-1]) for e in ends) < 2.5
+
+
+def test_two_wires_touching_tip_to_tip_are_cut_at_the_corner():
+    """A "V": two long wires whose tips touch form one sharp corner far from either end of
+    the skeleton path; it is cut there, into two wires that each end at the corner."""
+    a = curve(lambda t: 40 + 88 * t, lambda t: 40 + 150 * t)
+    b = curve(lambda t: 128 + 88 * t, lambda t: 190 - 150 * t)
+    lines = extract_centerlines(draw([a, b], width=3))
+    assert len(lines) == 2
+    for truth in (a, b):
+        best = min(lines, key=lambda c: both_ways(c.points, truth))
+        assert closest(best.points, truth) < 1.5
+
+
 def test_side_by_side_wires_stay_separate():
     a = curve(lambda t: 20 + 216 * t, lambda t: 120 + 0 * t)
     b = curve(lambda t: 20 + 216 * t, lambda t: 129 + 0 * t)  # 9 px apart, 5 px wide
