@@ -568,6 +568,13 @@ def _bridge(wires: list[np.ndarray], config: CenterlineConfig, gap_px: float | N
     close = (dist < max(config.junction_skip_px, 1))[:, None]
     g = np.where(close, 0.5 * (dirs[a] - dirs[b]), gap / np.maximum(dist, 1.0)[:, None])
     ca, cb = np.einsum("ij,ij->i", dirs[a], g), -np.einsum("ij,ij->i", dirs[b], g)
+    # A piece shorter than min_wire_px within 2 * junction_skip_px ahead of a longer wire's
+    # end is that wire's hook (a J or angled tip the skeleton broke off at its tight bend):
+    # only the long wire's tangent is asked to point at it, since the hook's own turns.
+    short = np.array([_arc_length(w) < config.min_wire_px for w in wires])
+    hook = dist <= 2 * config.junction_skip_px
+    ca = np.where(hook & short[a // 2] & ~short[b // 2], 1.0, ca)
+    cb = np.where(hook & short[b // 2] & ~short[a // 2], 1.0, cb)
     ok = (ca >= cos_max) & (cb >= cos_max)
     cost = dist[ok] * (3.0 - ca[ok] - cb[ok])
     candidates = pairs[ok][np.argsort(cost, kind="stable")].tolist()
@@ -604,6 +611,10 @@ def _bridge(wires: list[np.ndarray], config: CenterlineConfig, gap_px: float | N
             end = link[far]
         out.append(np.concatenate(pieces))
     return out
+
+
+def _arc_length(points: np.ndarray) -> float:
+    return float(np.sum(np.linalg.norm(np.diff(points, axis=0), axis=1)))
 
 
 def _supported(prob: np.ndarray, config: CenterlineConfig) -> Any:

@@ -119,6 +119,20 @@ def test_a_j_tip_is_followed_around_its_hook(radius):
     assert min(np.linalg.norm(e - truth[-1]) for e in ends) < 2.5
 
 
+def test_a_hook_broken_off_at_its_bend_is_joined_back():
+    """The model's mask often thins at a J's tight bend, leaving the hook a short separate
+    piece a few px from the wire's end, its own tangent turned away (val10 s0054: the
+    published tip stopped 13 px short of the true one). A piece shorter than
+    ``min_wire_px`` just ahead of a wire's end is joined to it."""
+    truth = _j_wire(3.0)  # a 13 px hook
+    mask = draw([truth], width=2)
+    mask[124:132, 179:182] = 0  # a 3 px gap where the hook starts to turn
+    lines = extract_centerlines(mask)
+    assert len(lines) == 1
+    ends = [lines[0].points[0], lines[0].points[-1]]
+    assert min(np.linalg.norm(e - truth[-1]) for e in ends) < 3.0
+
+
 def test_two_wires_touching_tip_to_tip_are_cut_at_the_corner():
     """A "V": two long wires whose tips touch form one sharp corner far from either end of
     the skeleton path; it is cut there, into two wires that each end at the corner."""
