@@ -91,7 +91,9 @@ class CenterlineConfig:
         into two tracks, one with a false tip mid-wire; the empty background between a wire
         and a lead beyond its tip does not pass. ``support_gap_px`` 0 disables the pass.
         (The stiff floor sequence's faint wire breaks with gaps of 120-175 px.)
-    min_wire_px: wires shorter than this after bridging are dropped.
+    min_wire_px: wires shorter than this after bridging are dropped. A shorter piece just
+        ahead of a wire's end is that wire's J or angled hook and is joined to it, and a
+        corner this close to a path's end is a hook, not two wires touching (not cut).
     extend_ends: thinning stops short of a wire's round end; extend each end along its
         tangent to the mask boundary minus the local half-width (see :func:`_extend_end`).
     smoothing: spline smoothing in px² per skeleton point (``s = smoothing * n`` in splprep);
