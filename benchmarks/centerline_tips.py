@@ -64,7 +64,8 @@ def main() -> None:
     for lo, hi in TURN_BINS_DEG:
         inside = (turns_a >= lo) & (turns_a < hi)
         if inside.any():
-            print(f"| {lo}-{hi} | {inside.sum()} | {np.mean(errors_a[inside] <= args.tolerance):.3f} |")
+            reached = np.mean(errors_a[inside] <= args.tolerance)
+            print(f"| {lo}-{hi} | {inside.sum()} | {reached:.3f} |")
     print(f"| all | {len(errors_a)} | {np.mean(errors_a <= args.tolerance):.3f} |")
 
 

@@ -164,7 +164,7 @@ def extract_centerlines(prob_or_mask: np.ndarray, config: CenterlineConfig = Cen
         return []
     paths = _wire_paths(*_skeleton(mask), mask.shape, config, prob if is_prob else None)
     # Only the longest candidates are worth a spline (a garbage mask has thousands).
-    lengths = [float(np.sum(np.linalg.norm(np.diff(p, axis=0), axis=1))) for p in paths]
+    lengths = [_arc_length(p) for p in paths]
     ranked = sorted((k for k in range(len(paths)) if lengths[k] >= config.min_wire_px),
                     key=lambda k: -lengths[k])
     out = []
@@ -174,7 +174,7 @@ def extract_centerlines(prob_or_mask: np.ndarray, config: CenterlineConfig = Cen
             pts = _extend_end(_extend_end(pts, mask, config)[::-1], mask, config)[::-1]
             arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))]
             pts = _resample_linear(pts, arc, config.sample_step_px)
-        length = float(np.sum(np.linalg.norm(np.diff(pts, axis=0), axis=1)))
+        length = _arc_length(pts)
         if length < config.min_wire_px:
             continue
         conf = 1.0
@@ -239,7 +239,7 @@ class _Edge:
     n1: int
 
     def __post_init__(self) -> None:
-        self.length = float(np.sum(np.linalg.norm(np.diff(self.points, axis=0), axis=1)))
+        self.length = _arc_length(self.points)
 
 
 def _m_adjacency(skel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -616,6 +616,7 @@ def _bridge(wires: list[np.ndarray], config: CenterlineConfig, gap_px: float | N
 
 
 def _arc_length(points: np.ndarray) -> float:
+    """Length (px) of the polyline ``points`` (K, 2)."""
     return float(np.sum(np.linalg.norm(np.diff(points, axis=0), axis=1)))
 
 

@@ -605,7 +605,7 @@ def _train_epoch(cfg: TrainConfig, run: _Run, train_set: Dataset, n_sim: int,
                                                    cfg.hard_guard_px, cfg.tip_weight)
         loss = pixel_loss.mean()
         if cfg.cldice_weight:
-            loss = loss + cfg.cldice_weight * cldice_loss(logits.float(), target)
+            loss = loss + cfg.cldice_weight * cldice_loss(logits, target)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         if run.step < cfg.warmup_steps:  # linear warm-up; factor 1 at its last step

@@ -457,7 +457,8 @@ def test_cldice_weight_adds_the_connectivity_term(tmp_path):
     losses = {}
     for weight in (0.0, 0.5):
         cfg = tiny_config(epochs=1, steps_per_epoch=1, cldice_weight=weight)
-        losses[weight] = train(cfg, tmp_path / f"run{weight}", progress=False)["history"][0]["loss"]
+        history = train(cfg, tmp_path / f"run{weight}", progress=False)["history"]
+        losses[weight] = history[0]["loss"]
     assert losses[0.5] > losses[0.0]
     # the added term is 0.5 × a loss in [0, 1]
     assert losses[0.5] - losses[0.0] <= 0.5 + 1e-6
