@@ -42,13 +42,14 @@ from torch import nn
 from tqdm import tqdm
 
 from franet_core.checkpoint import DEFAULT_WEIGHTS
-from franet_core.data import load_folder
+from franet_core.commands.tipcheck import published_tips
 from franet_core.pipeline import FramePipeline, PipelineConfig
-from franet_core.preprocess import normalize_image
-from franet_core.tip_check import TipCheck, tip_check_path, tip_features
+from franet_core.tip_check import lowest_safe_gate, TipCheck, tip_check_path, tip_features
 
 BEHIND, AHEAD, HALF = 32, 32, 24  # patch extent around the tip, px
 MAX_FALSE_RATE = 0.01
+TIP_TOLERANCE_PX = 5.0
+GATES = np.round(np.arange(0.0, 1.0, 0.005), 3)
 
 
 def oriented_patch(values: np.ndarray, tip: np.ndarray, angle: float) -> np.ndarray:
@@ -65,25 +66,15 @@ def collect(pipe: FramePipeline, folders: list[Path]
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(cues (N, 13), labels (N,), patches (N, 2, 2·HALF, BEHIND + AHEAD)) of published tips."""
     cues, labels, patches = [], [], []
-    for folder in folders:
-        for samples in tqdm(load_folder(folder, check=False).sequences().values(),
-                            desc=folder.name, unit="sequence"):
-            pipe.reset()
-            for sample in samples:
-                result = pipe.process(sample.image)
-                image = normalize_image(sample.image)
-                level, spread = float(np.median(image)), float(image.std()) + 1e-3
-                true_tips = [np.asarray(w.tip, dtype=np.float64) for w in sample.wires]
-                for wire in result.wires:
-                    if wire.tip is None:
-                        continue
-                    tip = np.asarray(wire.tip, dtype=np.float64)
-                    angle = wire.tip_angle if wire.tip_angle is not None else 0.0
-                    cues.append(tip_features(wire, result.probability, result.mask, image))
-                    labels.append(any(np.hypot(*(t - tip)) <= 5.0 for t in true_tips))
-                    patches.append(np.stack([
-                        np.clip((oriented_patch(image, tip, angle) - level) / spread, -8, 8),
-                        oriented_patch(result.probability, tip, angle)]))
+    for wire, result, image, is_true in published_tips(pipe, folders, TIP_TOLERANCE_PX):
+        tip = np.asarray(wire.tip, dtype=np.float64)
+        angle = wire.tip_angle if wire.tip_angle is not None else 0.0
+        level, spread = float(np.median(image)), float(image.std()) + 1e-3
+        cues.append(tip_features(wire, result.probability, result.mask, image))
+        labels.append(is_true)
+        patches.append(np.stack([
+            np.clip((oriented_patch(image, tip, angle) - level) / spread, -8, 8),
+            oriented_patch(result.probability, tip, angle)]))
     return (np.asarray(cues), np.asarray(labels, dtype=bool),
             np.asarray(patches, dtype=np.float32))
 
@@ -113,15 +104,6 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     ranks = rankdata(scores)
     n1 = labels.sum()
     return float((ranks[labels].sum() - n1 * (n1 + 1) / 2) / (n1 * (len(labels) - n1)))
-
-
-def lowest_safe_gate(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Lowest gate (0.005 steps) whose published tips are at most MAX_FALSE_RATE false."""
-    for gate in np.round(np.arange(0.0, 1.0, 0.005), 3):
-        kept = scores >= gate
-        if kept.any() and 1.0 - labels[kept].mean() <= MAX_FALSE_RATE:
-            return float(gate)
-    return 1.0
 
 
 def main() -> None:
@@ -169,11 +151,13 @@ def main() -> None:
     print("| check | AUC (test) | gate (on --gate) | published (test) | true | false-tip rate |")
     print("|---|---|---|---|---|---|")
     for name, score in (("shipped logistic", lambda xs, ps: logistic.score(xs)), ("CNN", cnn)):
-        gate = lowest_safe_gate(score(gate_set[0], gate_set[2]), gate_set[1])
+        gate = lowest_safe_gate(score(gate_set[0], gate_set[2]), gate_set[1], GATES,
+                                MAX_FALSE_RATE)
         s, labels = score(test_set[0], test_set[2]), test_set[1]
-        kept = s >= gate
+        kept = s >= gate if gate is not None else np.zeros(len(s), dtype=bool)
         rate = 1.0 - labels[kept].mean() if kept.any() else 0.0
-        print(f"| {name} | {auc(labels, s):.3f} | {gate:.3f} | {int(kept.sum())} | "
+        shown = f"{gate:.3f}" if gate is not None else "none safe"
+        print(f"| {name} | {auc(labels, s):.3f} | {shown} | {int(kept.sum())} | "
               f"{int(labels[kept].sum())} | {rate:.3f} |")
 
 

@@ -42,8 +42,8 @@ from scipy import ndimage as ndi
 
 from franet_core.types import WireState, WireStatus
 
-__all__ = ["FEATURES", "TipCheck", "check_tips", "fit_logistic", "fit_network", "resolve",
-           "sha256_file", "tip_check_path", "tip_features"]
+__all__ = ["FEATURES", "TipCheck", "check_tips", "fit_logistic", "fit_network",
+           "lowest_safe_gate", "resolve", "sha256_file", "tip_check_path", "tip_features"]
 
 FORMAT = "franet-tip-check/1"
 
@@ -199,6 +199,22 @@ def fit_network(x: np.ndarray, y: np.ndarray, hidden: int = 16, weight_decay: fl
         opt.step()
     w1, b1, w2, b2 = (p.detach().numpy() for p in net.parameters())
     return mean, std, w1, b1, w2[0], float(b2[0])
+
+
+def lowest_safe_gate(scores: np.ndarray, labels: np.ndarray, gates: Sequence[float],
+                     max_false_rate: float) -> float | None:
+    """The lowest of ``gates`` (ascending) whose kept tips (score >= gate) are at most
+    ``max_false_rate`` false and are not none; None when no gate is that safe.
+
+    ``labels``: True for a true tip. This is the rule ``franet tipcheck`` chooses
+    ``min_score`` by, on validation tips.
+    """
+    scores, labels = np.asarray(scores), np.asarray(labels, dtype=bool)
+    for gate in gates:
+        kept = scores >= gate
+        if kept.any() and 1.0 - labels[kept].mean() <= max_false_rate:
+            return float(gate)
+    return None
 
 
 @dataclass(frozen=True)

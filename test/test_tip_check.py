@@ -19,7 +19,7 @@ import pytest
 from scipy.optimize import minimize
 
 from franet_core import tip_check as tc
-from franet_core.tip_check import FEATURES, TipCheck
+from franet_core.tip_check import FEATURES, lowest_safe_gate, TipCheck
 from franet_core.types import WireState, WireStatus
 
 H = W = 128
@@ -352,3 +352,15 @@ def test_fit_network_learns_what_a_logistic_regression_cannot():
     assert np.mean((line > 0) == y) < 0.75
     again = tc.fit_network(x, y, hidden=8, weight_decay=0.0, steps=1500, lr=0.05)
     np.testing.assert_array_equal(again[2], w1)  # deterministic for a seed
+
+
+def test_lowest_safe_gate_is_the_lowest_gate_within_the_false_rate():
+    scores = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.3])
+    labels = np.array([True, True, False, True, False, False])
+    gates = [0.0, 0.5, 0.75, 0.85, 0.99]
+    # kept at 0.75: 3 tips, 1 false (33 %); at 0.85: 2 tips, none false
+    assert lowest_safe_gate(scores, labels, gates, 0.0) == 0.85
+    assert lowest_safe_gate(scores, labels, gates, 0.34) == 0.75
+    assert lowest_safe_gate(scores, labels, gates, 0.5) == 0.0
+    # a gate that keeps no tip is never "safe"
+    assert lowest_safe_gate(scores, ~labels, [0.99, 1.0], 0.0) is None

@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from franet_core.pipeline import FramePipeline, PipelineConfig
     from dataclasses import replace
 
-    from franet_core.tip_check import (fit_logistic, fit_network, sha256_file, TipCheck,
-                                       tip_check_path)
+    from franet_core.tip_check import (fit_logistic, fit_network, lowest_safe_gate,
+                                       sha256_file, TipCheck, tip_check_path)
 
     for folder in (*args.data, *args.val_data):
         if not folder.is_dir():
@@ -102,14 +102,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"fitted on {len(y)} tips ({int(y.sum())} true) from {_names(args.data)}; "
           f"validation: {len(vy)} tips ({int(vy.sum())} true)")
     print("| gate | published | true | false-tip rate |\n|---|---|---|---|")
-    chosen = None
     for gate in GATES:
         kept = scores >= gate
         rate = 1.0 - vy[kept].mean() if kept.any() else 0.0
         if round(gate * 100) % 10 == 0 or gate >= 0.9:
             print(f"| {gate:.2f} | {int(kept.sum())} | {int(vy[kept].sum())} | {rate:.3f} |")
-        if chosen is None and kept.any() and rate <= args.max_false_rate:
-            chosen = float(gate)
+    chosen = lowest_safe_gate(scores, vy, GATES, args.max_false_rate)
     if chosen is None:
         print(f"no gate keeps a tip with a validation false-tip rate <= {args.max_false_rate:g}"
               "; nothing written")
@@ -127,32 +125,41 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def collect(pipe, folders: list[Path], tolerance_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels (true tip or not) of every tip the pipeline publishes."""
+def published_tips(pipe, folders: list[Path], tolerance_px: float):
+    """Yield ``(wire, result, image, is_true)`` for every tip the pipeline publishes.
+
+    Each annotated sequence of ``folders`` is tracked from a reset pipeline; ``image`` is the
+    normalised frame and ``is_true`` whether the tip lies within ``tolerance_px`` of a true tip.
+    """
     from tqdm import tqdm
 
     from franet_core.data import load_folder
     from franet_core.preprocess import normalize_image
-    from franet_core.tip_check import FEATURES, tip_features
 
-    rows, labels = [], []
     for folder in folders:
         data = load_folder(folder, check=False)
         if not data.annotations:
             raise ValueError(f"{folder}: no annotations.json with wire tips to label tips by")
-        sequences = data.sequences()
-        for samples in tqdm(sequences.values(), desc=folder.name, unit="sequence"):
+        for samples in tqdm(data.sequences().values(), desc=folder.name, unit="sequence"):
             pipe.reset()
             for sample in samples:
                 result = pipe.process(sample.image)
                 image = normalize_image(sample.image)
                 tips = [np.asarray(t.tip, dtype=np.float64) for t in sample.wires]
                 for wire in result.wires:
-                    if wire.tip is None:
-                        continue
-                    rows.append(tip_features(wire, result.probability, result.mask, image))
-                    labels.append(any(np.hypot(*(t - wire.tip)) <= tolerance_px
-                                      for t in tips))
+                    if wire.tip is not None:
+                        yield wire, result, image, any(
+                            np.hypot(*(t - wire.tip)) <= tolerance_px for t in tips)
+
+
+def collect(pipe, folders: list[Path], tolerance_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels (true tip or not) of every tip the pipeline publishes."""
+    from franet_core.tip_check import FEATURES, tip_features
+
+    rows, labels = [], []
+    for wire, result, image, is_true in published_tips(pipe, folders, tolerance_px):
+        rows.append(tip_features(wire, result.probability, result.mask, image))
+        labels.append(is_true)
     return (np.array(rows, dtype=np.float64).reshape(-1, len(FEATURES)),
             np.array(labels, dtype=bool))
 
